@@ -1,0 +1,365 @@
+import { describe, expect, it } from 'vitest'
+import { isPaymentAuthError, PaymentAuthError } from './errors.ts'
+import type { PaymentAuthEvent } from './events.ts'
+import { createTokenManager, type TokenManagerOptions } from './manager.ts'
+import { memoryStore, type TokenRecord, type TokenStore } from './store.ts'
+import { fakeClock, issue, json, testProvider, tick, tokenEndpoint } from './test/util.ts'
+
+const fast = { limit: 2, delay: 1, maxDelay: 50 }
+
+function setup(answers: Parameters<typeof tokenEndpoint>[0], options: Partial<TokenManagerOptions> = {}, latencyMs = 0) {
+  const clock = fakeClock()
+  const endpoint = tokenEndpoint(answers, latencyMs)
+  const events: PaymentAuthEvent[] = []
+  const tokens = createTokenManager({
+    provider: testProvider(),
+    fetch: endpoint.fetch,
+    now: clock.now,
+    backoff: fast,
+    onEvent: (e) => events.push(e),
+    ...options,
+  })
+  return { clock, endpoint, tokens, events }
+}
+
+describe('single-flight', () => {
+  it('1,000 concurrent callers on a cold cache make exactly 1 token call', async () => {
+    const { endpoint, tokens } = setup([issue()], {}, 20)
+    const got = await Promise.all(Array.from({ length: 1000 }, () => tokens.getToken()))
+    expect(endpoint.calls).toBe(1)
+    expect(new Set(got)).toEqual(new Set(['tok-1']))
+  })
+
+  it('a warm token is reused without a token call', async () => {
+    const { endpoint, tokens, clock } = setup([issue()])
+    await tokens.getToken()
+    clock.advance(60_000)
+    for (let i = 0; i < 100; i++) expect(await tokens.getToken()).toBe('tok-1')
+    expect(tokens.peek()).toBe('tok-1')
+    expect(endpoint.calls).toBe(1)
+  })
+
+  it('forceRefresh joins the flight in progress instead of starting a second one', async () => {
+    const { endpoint, tokens } = setup([issue()], {}, 20)
+    const [a, b] = await Promise.all([tokens.getToken(), tokens.getToken({ forceRefresh: true })])
+    expect(a).toBe(b)
+    expect(endpoint.calls).toBe(1)
+  })
+})
+
+describe('refresh ahead', () => {
+  it('inside the soft window the current token is served while exactly one background refresh runs', async () => {
+    const { endpoint, tokens, clock } = setup([issue(3600)], { refreshAhead: 120 }, 10)
+    await tokens.getToken()
+    clock.advance((3600 - 100) * 1000) // 100 s left: soft (120 s), not hard (60 s)
+    const served = await Promise.all(Array.from({ length: 20 }, () => tokens.getToken()))
+    expect(served.every((t) => t === 'tok-1')).toBe(true)
+    await tick(30)
+    expect(endpoint.calls).toBe(2)
+    expect(await tokens.getToken()).toBe('tok-2')
+  })
+
+  it('inside the hard window callers wait for the new token', async () => {
+    const { endpoint, tokens, clock } = setup([issue(3600)], { refreshAhead: 120 })
+    await tokens.getToken()
+    clock.advance((3600 - 5) * 1000) // 5 s left: inside the hard window (half the soft one, at most 10 s)
+    expect(await tokens.getToken()).toBe('tok-2')
+    expect(endpoint.calls).toBe(2)
+  })
+
+  it('the margin never exceeds half the lifetime: a 10 s token is fresh for its first 5 s', async () => {
+    const { endpoint, tokens, clock } = setup([issue(10)], { refreshAhead: 300 })
+    await tokens.getToken()
+    clock.advance(4_900)
+    expect(tokens.peek()).toBe('tok-1')
+    await tokens.getToken()
+    expect(endpoint.calls).toBe(1)
+    clock.advance(200) // 5.1 s: soft window now
+    expect(tokens.peek()).toBeUndefined()
+  })
+
+  it('an expired token is never served', async () => {
+    const { endpoint, tokens, clock } = setup([issue(60)])
+    await tokens.getToken()
+    clock.advance(61_000)
+    expect(await tokens.getToken()).toBe('tok-2')
+    expect(endpoint.calls).toBe(2)
+  })
+
+  it('a token stamped in the future (clock turned back) is discarded', async () => {
+    const { endpoint, tokens, clock, events } = setup([issue(3600)])
+    await tokens.getToken()
+    clock.advance(-2 * 3600_000)
+    expect(await tokens.getToken()).toBe('tok-2')
+    expect(endpoint.calls).toBe(2)
+    expect(events.some((e) => e.type === 'token_discarded' && e.reason === 'future')).toBe(true)
+  })
+
+  it('a JWT exp (minus iat) sets the lifetime when the answer has no expires_in', async () => {
+    const payload = btoa(JSON.stringify({ iat: 1000, exp: 1000 + 120 })).replace(/=+$/, '')
+    const jwt = `eyJhbGciOiJIUzI1NiJ9.${payload}.sig`
+    const { tokens, clock, endpoint } = setup([() => json({ access_token: jwt, token_type: 'Bearer' })], { refreshAhead: 10 })
+    await tokens.getToken()
+    clock.advance(100_000)
+    expect(tokens.peek()).toBe(jwt) // 20 s left, soft window is 10 s
+    clock.advance(15_000)
+    expect(tokens.peek()).toBeUndefined()
+    expect(endpoint.calls).toBe(1)
+  })
+})
+
+describe('refresh grant', () => {
+  const refreshable = (answers: Parameters<typeof tokenEndpoint>[0]) => setup(answers, { provider: testProvider(true), refreshAhead: 60 })
+
+  it('uses the refresh grant while the refresh token lives', async () => {
+    const { endpoint, tokens, clock } = refreshable([issue(600, { refresh_token: 'rt-1', rt_expires_in: 1200 })])
+    await tokens.getToken()
+    clock.advance(590_000)
+    await tokens.getToken()
+    expect(endpoint.grants).toEqual(['client_credentials', 'refresh_token'])
+    expect(await endpoint.requests[1]!.json()).toMatchObject({ refresh: 'rt-1' })
+  })
+
+  it('falls back to client credentials when the refresh grant fails', async () => {
+    const { endpoint, tokens, clock, events } = refreshable([
+      issue(600, { refresh_token: 'rt-1', rt_expires_in: 1200 }),
+      () => json({ error: 'invalid_grant' }, 400),
+      issue(600),
+    ])
+    await tokens.getToken()
+    clock.advance(590_000)
+    expect(await tokens.getToken()).toBe('tok-3')
+    expect(endpoint.grants).toEqual(['client_credentials', 'refresh_token', 'client_credentials'])
+    expect(events.some((e) => e.type === 'refresh_failed' && e.code === 'invalid_request')).toBe(true)
+  })
+
+  it('does not use an expired refresh token', async () => {
+    const { endpoint, tokens, clock } = refreshable([issue(600, { refresh_token: 'rt-1', rt_expires_in: 700 })])
+    await tokens.getToken()
+    clock.advance(800_000)
+    await tokens.getToken()
+    expect(endpoint.grants).toEqual(['client_credentials', 'client_credentials'])
+  })
+})
+
+describe('compare-and-invalidate', () => {
+  it('invalidating the current token makes the next caller fetch a new one', async () => {
+    const { endpoint, tokens } = setup([issue()])
+    await tokens.getToken()
+    await tokens.invalidate('tok-1')
+    expect(await tokens.getToken()).toBe('tok-2')
+    expect(endpoint.calls).toBe(2)
+  })
+
+  it('invalidating a stale token keeps the newer one and makes no token call', async () => {
+    const { endpoint, tokens } = setup([issue()])
+    await tokens.getToken()
+    await tokens.invalidate('tok-1')
+    await tokens.getToken()
+    await tokens.invalidate('tok-1')
+    expect(await tokens.getToken()).toBe('tok-2')
+    expect(endpoint.calls).toBe(2)
+  })
+
+  it('a rejected token is never adopted again from the store', async () => {
+    const store = memoryStore()
+    const a = setup([issue()], { store })
+    await a.tokens.getToken()
+    const b = setup([(n) => json({ access_token: `b-${n + 1}`, expires_in: 3600 })], { store })
+    await b.tokens.invalidate('tok-1')
+    expect(await b.tokens.getToken()).toBe('b-1')
+  })
+})
+
+describe('transient and fatal errors', () => {
+  it('a 503 then success: backoff and one caller success, 2 token calls', async () => {
+    const { endpoint, tokens } = setup([() => json({}, 503), issue()])
+    expect(await tokens.getToken()).toBe('tok-2')
+    expect(endpoint.calls).toBe(2)
+  })
+
+  it('Retry-After is honoured within maxDelay', async () => {
+    const { endpoint, tokens } = setup([() => json({}, 429, { 'retry-after': '0' }), issue()])
+    expect(await tokens.getToken()).toBe('tok-2')
+    expect(endpoint.calls).toBe(2)
+  })
+
+  it('a Retry-After beyond maxDelay surfaces at once as provider_unavailable with retryAfter', async () => {
+    const { endpoint, tokens } = setup([() => json({ code: 'non_working_hours' }, 503, { 'retry-after': '3600' })])
+    const error = await tokens.getToken().catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(PaymentAuthError)
+    expect(error).toMatchObject({ code: 'provider_unavailable', retryable: true, retryAfter: 3600, status: 503 })
+    expect(endpoint.calls).toBe(1)
+  })
+
+  it('retries are bounded: a provider that keeps answering 500 gets limit + 1 calls per acquisition', async () => {
+    const { endpoint, tokens } = setup([() => json({}, 500)])
+    await expect(tokens.getToken()).rejects.toMatchObject({ code: 'provider_unavailable' })
+    expect(endpoint.calls).toBe(3)
+  })
+
+  it('invalid_client is fatal: no retry, the error surfaces at once and the cached token is dropped', async () => {
+    const { endpoint, tokens, clock } = setup([issue(100), () => json({ error: 'invalid_client' }, 401)])
+    await tokens.getToken()
+    clock.advance(95_000) // hard window
+    await expect(tokens.getToken()).rejects.toMatchObject({ code: 'invalid_client', retryable: false })
+    expect(endpoint.calls).toBe(2)
+    expect(tokens.peek()).toBeUndefined()
+  })
+
+  it('a still-valid token keeps being served through transient failures', async () => {
+    const { endpoint, tokens, clock } = setup([issue(100), () => json({}, 502)])
+    await tokens.getToken()
+    clock.advance(97_000) // hard window, still valid for 3 s
+    expect(await tokens.getToken()).toBe('tok-1')
+    expect(endpoint.calls).toBe(4)
+  })
+
+  it('the storm breaker: 100 requests with a bad secret make at most 10 token calls', async () => {
+    const { endpoint, tokens, clock } = setup([() => json({ error: 'invalid_client' }, 401)])
+    const results: unknown[] = []
+    for (let i = 0; i < 100; i++) {
+      clock.advance(100)
+      results.push(await tokens.getToken().catch((e: unknown) => e))
+    }
+    expect(results.every((e) => isPaymentAuthError(e) && e.code === 'invalid_client')).toBe(true)
+    expect(endpoint.calls).toBeLessThanOrEqual(10)
+    expect(endpoint.calls).toBeGreaterThanOrEqual(2) // the breaker re-opens to probe, with growing pauses
+  })
+
+  it('a clock turned back does not freeze the breaker', async () => {
+    const { endpoint, tokens, clock } = setup([() => json({ error: 'invalid_client' }, 401), issue()])
+    await expect(tokens.getToken()).rejects.toMatchObject({ code: 'invalid_client' })
+    clock.advance(-3 * 3600_000)
+    expect(await tokens.getToken()).toBe('tok-2')
+    expect(endpoint.calls).toBe(2)
+  })
+
+  it('clear() closes the breaker and forgets the token', async () => {
+    const { endpoint, tokens } = setup([() => json({ error: 'invalid_client' }, 401), issue()])
+    await expect(tokens.getToken()).rejects.toMatchObject({ code: 'invalid_client' })
+    await expect(tokens.getToken()).rejects.toMatchObject({ code: 'invalid_client' })
+    expect(endpoint.calls).toBe(1)
+    await tokens.clear()
+    expect(await tokens.getToken()).toBe('tok-2')
+  })
+
+  it('a network failure is a retryable network error', async () => {
+    const { endpoint, tokens } = setup([
+      () => {
+        throw new TypeError('fetch failed')
+      },
+    ])
+    await expect(tokens.getToken()).rejects.toMatchObject({ code: 'network', retryable: true })
+    expect(endpoint.calls).toBe(3)
+  })
+
+  it('a token call slower than timeout fails with timeout', async () => {
+    const { tokens } = setup([issue()], { timeout: 20, backoff: { limit: 0 } }, 200)
+    await expect(tokens.getToken()).rejects.toMatchObject({ code: 'timeout', retryable: true })
+  })
+
+  it.each([
+    ['no access_token', { token_type: 'bearer', expires_in: 60 }],
+    ['a non-string access_token', { access_token: 42, expires_in: 60 }],
+    ['an empty access_token', { access_token: '', expires_in: 60 }],
+    ['a non-numeric expires_in', { access_token: 'x', expires_in: 'abc' }],
+    ['a zero lifetime', { access_token: 'x', expires_in: 0 }],
+    ['a JSON array', [1, 2]],
+  ])('an answer with %s is invalid_response and nothing is cached', async (_, body) => {
+    const { tokens, endpoint } = setup([() => json(body), issue()])
+    await expect(tokens.getToken()).rejects.toMatchObject({ code: 'invalid_response', retryable: false })
+    expect(tokens.peek()).toBeUndefined()
+    expect(endpoint.calls).toBe(1)
+  })
+
+  it('expires_in as a string is accepted', async () => {
+    const { tokens, clock } = setup([() => json({ access_token: 'x', expires_in: '600' })], { refreshAhead: 60 })
+    await tokens.getToken()
+    clock.advance(530_000)
+    expect(tokens.peek()).toBe('x')
+  })
+
+  it('an answer over 64 KiB is not read to the end and is invalid_response', async () => {
+    const { tokens } = setup([() => json({ access_token: 'x', pad: 'y'.repeat(100_000) })])
+    await expect(tokens.getToken()).rejects.toMatchObject({ code: 'invalid_response' })
+  })
+})
+
+describe('stores', () => {
+  it('a token stored by another manager is adopted without a token call', async () => {
+    const store = memoryStore()
+    const a = setup([issue()], { store })
+    const b = setup([issue()], { store })
+    await a.tokens.getToken()
+    expect(await b.tokens.getToken()).toBe('tok-1')
+    expect(b.endpoint.calls).toBe(0)
+    expect(b.events.some((e) => e.type === 'token_adopted')).toBe(true)
+  })
+
+  it('a corrupt or foreign stored value reads as absent', async () => {
+    for (const value of [null, 'garbage', { v: 2, accessToken: 'old' }, { v: 1, accessToken: 7 }, { v: 1, accessToken: 'x', receivedAt: 'now', expiresAt: 1 }]) {
+      const store: TokenStore = { get: () => value, set: () => {}, delete: () => {} }
+      const { tokens } = setup([issue()], { store })
+      expect(await tokens.getToken()).toBe('tok-1')
+    }
+  })
+
+  it('a store that throws or hangs does not stop the token work', async () => {
+    const broken: TokenStore = {
+      get: () => new Promise(() => {}),
+      set: () => {
+        throw new Error('QuotaExceededError')
+      },
+      delete: () => Promise.reject(new Error('blocked')),
+    }
+    const { tokens, events } = setup([issue()], { store: broken })
+    expect(await tokens.getToken()).toBe('tok-1')
+    await tokens.invalidate('tok-1')
+    const ops = events.filter((e) => e.type === 'store_error').map((e) => (e as { operation: string }).operation)
+    expect(ops).toEqual(expect.arrayContaining(['get', 'set']))
+  }, 10_000)
+
+  it('the warm path reads the store 0 times over 1,000 requests', async () => {
+    let reads = 0
+    const inner = memoryStore()
+    const store: TokenStore = { ...inner, get: (k) => (reads++, inner.get(k)) }
+    const { tokens } = setup([issue()], { store })
+    await tokens.getToken()
+    const before = reads
+    for (let i = 0; i < 1000; i++) await tokens.getToken()
+    expect(reads - before).toBe(0)
+  })
+
+  it('the stored record carries expiry and refresh token, with a TTL covering both', async () => {
+    const sets: Array<{ record: TokenRecord; ttl: number }> = []
+    const inner = memoryStore()
+    const store: TokenStore = { ...inner, set: (k, record, { ttlSeconds }) => (sets.push({ record, ttl: ttlSeconds }), inner.set(k, record, { ttlSeconds })) }
+    const { tokens } = setup([issue(600, { refresh_token: 'rt', rt_expires_in: 1800 })], { store, provider: testProvider(true) })
+    await tokens.getToken()
+    expect(sets).toHaveLength(1)
+    expect(sets[0]!.record).toMatchObject({ v: 1, accessToken: 'tok-1', refreshToken: 'rt' })
+    expect(sets[0]!.ttl).toBe(1800)
+  })
+
+  it('store keys never contain the secret', async () => {
+    const keys: string[] = []
+    const inner = memoryStore()
+    const store: TokenStore = { get: (k) => (keys.push(k), inner.get(k)), set: (k, r, o) => (keys.push(k), inner.set(k, r, o)), delete: (k) => inner.delete(k) }
+    const { tokens } = setup([issue()], { store })
+    await tokens.getToken()
+    expect(keys.length).toBeGreaterThan(0)
+    expect(keys.join()).not.toContain('test_secret')
+  })
+})
+
+describe('events', () => {
+  it('a throwing listener does not break the token work', async () => {
+    const { tokens } = setup([issue()], {
+      onEvent: () => {
+        throw new Error('listener bug')
+      },
+    })
+    expect(await tokens.getToken()).toBe('tok-1')
+  })
+})
