@@ -92,9 +92,9 @@ export function redact(text: string, secrets: readonly string[]): string {
 }
 
 /** A cause safe to keep: the original error's name and redacted message, nothing else (no Request, no URL). */
-export function safeCause(error: unknown, secrets: readonly string[]): Error {
+export function safeCause(error: unknown, scrub: (text: string) => string): Error {
   const source = error instanceof Error ? error : new Error(String(error))
-  const cause = new Error(redact(source.message, secrets))
+  const cause = new Error(scrub(source.message))
   cause.name = source.name
   return cause
 }

@@ -1,7 +1,7 @@
 import { PaymentAuthError, safeCause } from './errors.ts'
 import { safeListener, type EventListener } from './events.ts'
 import { tokenError, type Provider, type TokenGrant, type TokenSet } from './provider.ts'
-import { memoryStore, readRecord, type TokenRecord, type TokenStore } from './store.ts'
+import { memoryStore, readRecord, usefulUntil, type TokenRecord, type TokenStore } from './store.ts'
 
 export interface TokenManagerOptions {
   provider: Provider
@@ -153,7 +153,7 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
         throw new PaymentAuthError(`${name}: token request failed (network)`, {
           code: 'network',
           provider: name,
-          cause: safeCause(error, []),
+          cause: safeCause(error, provider.redact),
         })
       }
       return provider.processTokenResponse(response)
@@ -189,7 +189,7 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
     return new PaymentAuthError(`${name}: token answer could not be processed`, {
       code: 'invalid_response',
       provider: name,
-      cause: safeCause(error, []),
+      cause: safeCause(error, provider.redact),
     })
   }
 
@@ -217,8 +217,7 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
     record ??= await call(last ? { type: 'client_credentials', rejected: last } : { type: 'client_credentials' })
     rejected.delete(record.accessToken)
     adopt(record)
-    const until = Math.max(record.expiresAt, record.refreshExpiresAt ?? 0)
-    await storeOp('set', () => store.set(key, record, { ttlSeconds: Math.max(1, Math.ceil((until - now()) / 1000)) }))
+    await storeOp('set', () => store.set(key, record, { ttlSeconds: Math.max(1, Math.ceil((usefulUntil(record) - now()) / 1000)) }))
     return record
   }
 

@@ -15,8 +15,8 @@ export interface TokenRecord {
  * Where tokens are kept between requests. Every adapter (memory, IndexedDB, Workers KV)
  * implements this and passes one shared contract suite. Keys never contain a secret.
  *
- * `get` returns what was stored, or `undefined`; it may return anything for a corrupt or
- * foreign record, which the token manager then treats as absent.
+ * `get` returns the record, or `undefined` when there is none, it has expired, or what is
+ * stored is corrupt or foreign (`readRecord` checks that): never a crash.
  *
  * @example
  * ```ts
@@ -28,7 +28,7 @@ export interface TokenRecord {
  * ```
  */
 export interface TokenStore {
-  get(key: string): Promise<unknown> | unknown
+  get(key: string): Promise<TokenRecord | undefined> | TokenRecord | undefined
   set(key: string, record: TokenRecord, options: { ttlSeconds: number }): Promise<void> | void
   delete(key: string): Promise<void> | void
   /** Cross-context single-flight (other tabs, other processes): run `fn` while holding the key's lock. */
@@ -54,6 +54,9 @@ export function readRecord(value: unknown): TokenRecord | undefined {
   return ok ? (r as TokenRecord) : undefined
 }
 
+/** A record is worth keeping while its access token or its refresh token lives. */
+export const usefulUntil = (r: TokenRecord): number => Math.max(r.expiresAt, r.refreshExpiresAt ?? 0)
+
 /**
  * The default store: a per-process `Map` that honours each entry's TTL on read.
  *
@@ -69,8 +72,10 @@ export function memoryStore(options: { now?: () => number } = {}): TokenStore {
   return {
     get(key) {
       const entry = entries.get(key)
-      if (entry && entry.until <= now()) entries.delete(key)
-      else return entry?.record
+      if (!entry) return undefined
+      if (entry.until > now() && usefulUntil(entry.record) > now()) return entry.record
+      entries.delete(key)
+      return undefined
     },
     set(key, record, { ttlSeconds }) {
       entries.set(key, { record, until: now() + ttlSeconds * 1000 })
