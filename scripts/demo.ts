@@ -20,7 +20,7 @@ const providers: Record<SandboxProvider, Provider> = {
   abbeycross: abbeycross({ baseUrl: `${url}/abbeycross`, ...c.abbeycross }),
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 
 async function run(name: SandboxProvider, provider: Provider) {
   sandbox.control.configure(name, { tokenLifetime: LIFETIME })
