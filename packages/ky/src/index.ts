@@ -7,7 +7,7 @@
  */
 export { withPaymentAuth, type PaymentAuthOptions } from './hooks.ts'
 export { createTokenManager, type TokenManager, type TokenManagerOptions, type GetTokenOptions } from './manager.ts'
-export { memoryStore, type TokenStore, type TokenRecord } from './store.ts'
+export { memoryStore, readRecord, usefulUntil, type TokenStore, type TokenRecord } from './store.ts'
 export { PaymentAuthError, isPaymentAuthError, type PaymentAuthErrorCode } from './errors.ts'
 export type { PaymentAuthEvent } from './events.ts'
 export { defineProvider, type Provider, type ProviderDefinition, type TokenGrant, type TokenSet } from './provider.ts'

@@ -363,3 +363,42 @@ describe('events', () => {
     expect(await tokens.getToken()).toBe('tok-1')
   })
 })
+
+describe('cross-context updates (store.subscribe)', () => {
+  function pushingStore() {
+    const inner = memoryStore()
+    const listeners = new Set<(r: TokenRecord | undefined) => void>()
+    const store: TokenStore = { ...inner, subscribe: (_key, l) => (listeners.add(l), () => listeners.delete(l)) }
+    return { store, push: (r: TokenRecord | undefined) => listeners.forEach((l) => l(r)) }
+  }
+
+  it('a fresher token pushed by another context is used at once without a token call', async () => {
+    const { store, push } = pushingStore()
+    const { tokens, endpoint, clock } = setup([issue()], { store })
+    await tokens.getToken()
+    clock.advance(1)
+    push({ v: 1, accessToken: 'from-other-tab', receivedAt: clock.t, expiresAt: clock.t + 3600_000 })
+    expect(await tokens.getToken()).toBe('from-other-tab')
+    expect(endpoint.calls).toBe(1)
+  })
+
+  it('an older or rejected pushed token is ignored', async () => {
+    const { store, push } = pushingStore()
+    const { tokens, clock } = setup([issue()], { store })
+    clock.advance(1000)
+    await tokens.getToken()
+    push({ v: 1, accessToken: 'older', receivedAt: clock.t - 500, expiresAt: clock.t + 3600_000 })
+    expect(await tokens.getToken()).toBe('tok-1')
+    await tokens.invalidate('rejected-elsewhere')
+    push({ v: 1, accessToken: 'rejected-elsewhere', receivedAt: clock.t, expiresAt: clock.t + 3600_000 })
+    expect(await tokens.getToken()).toBe('tok-1')
+  })
+
+  it('a removal pushed by another context drops the cached copy', async () => {
+    const { store, push } = pushingStore()
+    const { tokens } = setup([issue()], { store })
+    await tokens.getToken()
+    push(undefined)
+    expect(tokens.peek()).toBeUndefined()
+  })
+})

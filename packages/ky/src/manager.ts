@@ -294,5 +294,12 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
     await storeOp('delete', () => store.delete(key))
   }
 
+  // Another tab stored a token: take it (unless rejected or older). It removed one: drop our copy.
+  store.subscribe?.(key, (pushed) => {
+    const r = pushed && usable(readRecord(pushed), now())
+    if (!pushed) current = undefined
+    else if (r && !(current && current.receivedAt > r.receivedAt)) adopt(r)
+  })
+
   return { provider, getToken, invalidate, clear, peek }
 }

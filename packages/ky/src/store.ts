@@ -33,6 +33,11 @@ export interface TokenStore {
   delete(key: string): Promise<void> | void
   /** Cross-context single-flight (other tabs, other processes): run `fn` while holding the key's lock. */
   lock?<T>(key: string, fn: () => Promise<T>): Promise<T>
+  /**
+   * Cross-context updates: `listener` hears a record another context stored under `key`, or
+   * `undefined` when another context removed it (rejected or cleared). Returns an unsubscribe.
+   */
+  subscribe?(key: string, listener: (record: TokenRecord | undefined) => void): () => void
 }
 
 /**
