@@ -89,6 +89,8 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
   let refresh: Pick<TokenRecord, 'refreshToken' | 'refreshExpiresAt'> = {}
   let inflight: Promise<TokenRecord> | undefined
   const rejected = new Set<string>()
+  /** The token an API rejected since the last acquisition: the next grant names it (the edge's compare-and-invalidate). */
+  let lastRejected: string | undefined
   let failures = 0
   let openedAt = 0
   let openUntil = 0
@@ -213,8 +215,8 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
         emit({ type: 'refresh_failed', provider: name, code: asPaymentAuthError(error).code })
       }
     }
-    const last = [...rejected].pop()
-    record ??= await call(last ? { type: 'client_credentials', rejected: last } : { type: 'client_credentials' })
+    record ??= await call(lastRejected ? { type: 'client_credentials', rejected: lastRejected } : { type: 'client_credentials' })
+    lastRejected = undefined
     rejected.delete(record.accessToken)
     adopt(record)
     await storeOp('set', () => store.set(key, record, { ttlSeconds: Math.max(1, Math.ceil((usefulUntil(record) - now()) / 1000)) }))
@@ -277,7 +279,10 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
     rejected.add(rejectedAccessToken)
     if (rejected.size > 16) rejected.delete(rejected.values().next().value!)
     const wasCurrent = current?.accessToken === rejectedAccessToken
-    if (wasCurrent) current = undefined
+    if (wasCurrent) {
+      current = undefined
+      lastRejected = rejectedAccessToken
+    }
     emit({ type: 'token_invalidated', provider: name, current: wasCurrent })
     if (wasCurrent) {
       const stored = readRecord(await storeOp('get', () => store.get(key)))
@@ -289,6 +294,7 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
     current = undefined
     refresh = {}
     rejected.clear()
+    lastRejected = undefined
     failures = 0
     lastError = undefined
     await storeOp('delete', () => store.delete(key))

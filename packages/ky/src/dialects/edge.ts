@@ -1,0 +1,59 @@
+import { defineProvider, joinUrl, processOAuthResponse, tokenError, type Provider } from '../provider.ts'
+
+export interface EdgeOptions {
+  /** The payment-auth edge Worker, e.g. `https://auth.example.com`. */
+  url: string
+  /** The provider's name as the Worker knows it, e.g. `'stablelink'`. */
+  provider: string
+  /** The caller credential (an API key or a JWT), or a function returning one (called per token request). */
+  credential: string | (() => string | Promise<string>)
+  scope?: string
+  /** The provider API the token is for: its origin is where the token may be sent by default. */
+  apiBaseUrl?: string
+}
+
+/**
+ * Tokens from our own edge Worker instead of the provider: the client secret stays in the
+ * Worker, which is the single token authority for every caller. A rejected token is reported
+ * to `/v1/token/invalidate` (compare-and-invalidate), which answers with the current token.
+ *
+ * @example
+ * ```ts
+ * const provider = edge({
+ *   url: 'https://auth.example.com',
+ *   provider: 'stablelink',
+ *   credential: () => session.edgeKey,
+ *   apiBaseUrl: 'https://openapi.dev.stablelink.app',
+ * })
+ * const api = ky.create({ baseUrl: 'https://openapi.dev.stablelink.app/' }).extend(withPaymentAuth({ provider, store: idbStore() }))
+ * ```
+ */
+export function edge({ url, provider: name, credential, scope, apiBaseUrl }: EdgeOptions): Provider {
+  return defineProvider({
+    name: `edge:${name}`,
+    key: `edge ${url} ${name} ${scope ?? ''}`,
+    origins: apiBaseUrl ? [apiBaseUrl] : [],
+    secrets: typeof credential === 'string' ? [credential] : [],
+    async buildTokenRequest(grant) {
+      const rejected = grant.type === 'client_credentials' ? grant.rejected : undefined
+      const body = rejected ? { provider: name, access_token: rejected, scope } : { provider: name, scope }
+      return new Request(joinUrl(url, rejected ? '/v1/token/invalidate' : '/v1/token'), {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${typeof credential === 'string' ? credential : await credential()}`,
+          'content-type': 'application/json',
+          accept: 'application/json',
+        },
+        body: JSON.stringify(body),
+      })
+    },
+    async processTokenResponse(response, provider) {
+      // 401/403 here are about the caller, not the provider client.
+      if (response.status === 401 || response.status === 403) {
+        await response.body?.cancel()
+        throw tokenError(provider, response.status === 401 ? 'unauthorized_caller' : 'forbidden', response.status)
+      }
+      return processOAuthResponse(response, provider)
+    },
+  })
+}
