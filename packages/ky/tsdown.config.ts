@@ -6,5 +6,5 @@ export default defineConfig({
   platform: 'neutral',
   dts: true,
   clean: true,
-  external: ['ky', 'valibot'],
+  deps: { neverBundle: ['ky', 'valibot'] },
 })

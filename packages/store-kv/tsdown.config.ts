@@ -6,5 +6,5 @@ export default defineConfig({
   platform: 'neutral',
   dts: true,
   clean: true,
-  external: [/^@payment-auth\//, 'idb-keyval'],
+  deps: { neverBundle: [/^@payment-auth\//] },
 })

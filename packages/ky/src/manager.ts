@@ -199,9 +199,11 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
   async function obtain(force: boolean): Promise<TokenRecord> {
     const t = now()
     if (!force) {
+      // Re-read (under the store's lock, if any): another context may have just stored a fresh token,
+      // possibly already pushed to us while we waited. Only a token outside its soft window counts.
       const stored = usable(readRecord(await storeOp('get', () => store.get(key))), t)
-      if (stored && stored.accessToken !== current?.accessToken && t < softAt(stored)) {
-        emit({ type: 'token_adopted', provider: name })
+      if (stored && t < softAt(stored)) {
+        if (stored.accessToken !== current?.accessToken) emit({ type: 'token_adopted', provider: name })
         return adopt(stored)
       }
     }
