@@ -16,6 +16,8 @@ export default defineConfig({
     alias: [{ find: /^@payment-auth\/(ky|store-idb|store-kv)$/, replacement: fileURLToPath(new URL('./packages/$1/src/index.ts', import.meta.url)) }],
   },
   test: {
+    // Every project scans each test's events, errors and console output for the test credentials.
+    setupFiles: ['./test/leak-guard.ts'],
     projects: [
       {
         extends: true,

@@ -1,3 +1,5 @@
+import { diagnose } from './events.ts'
+
 /**
  * Every failure of the token work is a `PaymentAuthError` with a stable `code`.
  *
@@ -64,6 +66,7 @@ export class PaymentAuthError extends Error {
     this.status = options.status
     this.retryable = RETRYABLE.has(options.code)
     this.retryAfter = options.retryAfter
+    diagnose(this)
   }
 }
 

@@ -30,9 +30,30 @@ export type PaymentAuthEvent =
 
 export type EventListener = (event: PaymentAuthEvent) => void
 
+/**
+ * Diagnostics: a function stored at `globalThis[Symbol.for('payment-auth.diagnostics')]` sees
+ * every event of every manager and every `PaymentAuthError` created (for APM, or a test-wide
+ * secret-leak guard). It must not throw; what it receives carries no secret.
+ *
+ * @example
+ * ```ts
+ * globalThis[Symbol.for('payment-auth.diagnostics')] = (item) => apm.record(item)
+ * ```
+ */
+export const DIAGNOSTICS = Symbol.for('payment-auth.diagnostics')
+
+export function diagnose(item: unknown): void {
+  try {
+    ;(globalThis as { [DIAGNOSTICS]?: (item: unknown) => void })[DIAGNOSTICS]?.(item)
+  } catch {
+    // diagnostics must not break anything
+  }
+}
+
 /** A listener that can never break the token work: its exceptions are swallowed. */
 export function safeListener(onEvent: EventListener | undefined): EventListener {
   return (event) => {
+    diagnose(event)
     try {
       onEvent?.(event)
     } catch {
