@@ -313,7 +313,7 @@ describe('stores', () => {
       },
       delete: () => Promise.reject(new Error('blocked')),
     }
-    const { tokens, events } = setup([issue()], { store: broken })
+    const { tokens, events } = setup([issue()], { store: broken, storeTimeout: 50 })
     expect(await tokens.getToken()).toBe('tok-1')
     await tokens.invalidate('tok-1')
     const ops = events.filter((e) => e.type === 'store_error').map((e) => (e as { operation: string }).operation)

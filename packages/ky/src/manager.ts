@@ -18,6 +18,8 @@ export interface TokenManagerOptions {
   now?: () => number
   /** Backoff for transient token-call failures. Default `{ limit: 2, delay: 250, maxDelay: 5000 }` (ms). */
   backoff?: { limit?: number; delay?: number; maxDelay?: number }
+  /** Milliseconds a store operation may take before the manager carries on without it. Default 2000. */
+  storeTimeout?: number
 }
 
 export interface GetTokenOptions {
@@ -40,7 +42,6 @@ export interface TokenManager {
   peek(): string | undefined
 }
 
-const STORE_TIMEOUT = 2000
 const FALLBACK_LIFETIME = 300
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -76,7 +77,7 @@ function jwtLifetime(token: string, nowMs: number): number | undefined {
  * ```
  */
 export function createTokenManager(options: TokenManagerOptions): TokenManager {
-  const { provider, refreshAhead = 60, timeout = 10_000 } = options
+  const { provider, refreshAhead = 60, timeout = 10_000, storeTimeout = 2000 } = options
   const now = options.now ?? Date.now
   const store = options.store ?? memoryStore({ now })
   const emit = safeListener(options.onEvent)
@@ -115,7 +116,7 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
 
   async function storeOp<T>(operation: 'get' | 'set' | 'delete', run: () => Promise<T> | T): Promise<T | undefined> {
     try {
-      return await deadline(Promise.resolve().then(run), STORE_TIMEOUT, () => new Error('store timeout'))
+      return await deadline(Promise.resolve().then(run), storeTimeout, () => new Error('store timeout'))
     } catch {
       emit({ type: 'store_error', provider: name, operation })
       return undefined
