@@ -1,0 +1,45 @@
+/**
+ * `npm start`: the edge Worker under `wrangler dev`, offline, against the sandbox with the
+ * sample credentials of `.dev.vars.example`; prints curl commands that work as printed.
+ * `npm start -- --check` runs those commands, prints their answers, and exits.
+ */
+import { execSync } from 'node:child_process'
+import { startEdgeDev } from './edge-dev.ts'
+
+/** The sample caller of wrangler.toml (its SHA-256 is what the Worker stores). */
+const CALLER_KEY = 'pa_demo_caller_key_0001'
+
+const dev = await startEdgeDev()
+const auth = `-H 'authorization: Bearer ${CALLER_KEY}'`
+const json = `-H 'content-type: application/json'`
+const commands = [
+  ['health', `curl -s ${dev.edgeUrl}/healthz`],
+  ['a token (oauth2, scope read)', `curl -s -X POST ${dev.edgeUrl}/v1/token ${auth} ${json} -d '{"provider":"oauth2","scope":"read"}'`],
+  ['a token (stablelink)', `curl -s -X POST ${dev.edgeUrl}/v1/token ${auth} ${json} -d '{"provider":"stablelink"}'`],
+  ['a proxied API call (the token never leaves the Worker)', `curl -s -X POST ${dev.edgeUrl}/v1/proxy/stablelink/payments?ref=42 ${auth} ${json} -d '{"amount":100,"currency":"EUR"}'`],
+  ['no caller credential: 401', `curl -s -i -X POST ${dev.edgeUrl}/v1/token ${json} -d '{"provider":"oauth2"}'`],
+]
+
+console.log(`payment-auth edge Worker on ${dev.edgeUrl} (wrangler dev, offline), providers: the sandbox on ${dev.sandbox.url}\n`)
+for (const [what, command] of commands) console.log(`# ${what}\n${command}\n`)
+
+if (process.argv.includes('--check')) {
+  let failed = 0
+  for (const [what, command] of commands) {
+    let out = ''
+    try {
+      out = execSync(command!, { encoding: 'utf8', timeout: 20_000 })
+    } catch (error) {
+      out = String(error)
+    }
+    const ok = what!.includes('401') ? /^HTTP\/1\.1 401/.test(out) : /"(ok|access_token)"/.test(out)
+    if (!ok) failed++
+    console.log(`${ok ? 'ok  ' : 'FAIL'} ${what}: ${out.split('\n')[0]!.slice(0, 160)}`)
+  }
+  await dev.stop()
+  process.exit(failed ? 1 : 0)
+}
+
+console.log('Ctrl-C to stop.')
+process.once('SIGINT', () => void dev.stop().then(() => process.exit(0)))
+process.once('SIGTERM', () => void dev.stop().then(() => process.exit(0)))
