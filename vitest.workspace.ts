@@ -2,9 +2,13 @@ import { cloudflareTest } from '@cloudflare/vitest-plugin'
 import { playwright } from '@vitest/browser-playwright'
 import { fileURLToPath } from 'node:url'
 import { defineConfig } from 'vitest/config'
+import { createSandbox, SANDBOX_CREDENTIALS as C } from './apps/sandbox/src/index.ts'
 
 /** The date every Worker test runs at: at or below what the pinned workerd supports. */
 export const COMPATIBILITY_DATE = '2026-10-01'
+
+/** The providers the edge Worker talks to in its tests. */
+const edgeSandbox = createSandbox()
 
 // Vitest 4 does not read workspace files by itself: this is a plain config with projects,
 // re-exported by vitest.config.ts, and `npm test` names it explicitly.
@@ -67,6 +71,42 @@ export default defineConfig({
         test: {
           name: 'workers',
           include: ['packages/store-kv/src/**/*.workers.test.ts'],
+        },
+      },
+      {
+        extends: true,
+        plugins: [
+          cloudflareTest({
+            wrangler: { configPath: './wrangler.toml' },
+            miniflare: {
+              compatibilityDate: COMPATIBILITY_DATE,
+              // The Wrangler secrets of .dev.vars.example, as the tests see them.
+              bindings: {
+                STABLELINK_API_KEY: C.stablelink.apiKey,
+                STABLELINK_API_SECRET: C.stablelink.apiSecret,
+                OAUTH2_CLIENT_ID: C.oauth2.clientId,
+                OAUTH2_CLIENT_SECRET: C.oauth2.clientSecret,
+                STONEX_CLIENT_ID: C.stonex.clientId,
+                STONEX_CLIENT_SECRET: C.stonex.clientSecret,
+                ABBEYCROSS_CLIENT_ID: C.abbeycross.clientId,
+                ABBEYCROSS_CLIENT_SECRET: C.abbeycross.clientSecret,
+                JWT_SECRET: 'test-jwt-secret-at-least-32-bytes-long!!',
+              },
+              // Every outbound fetch of the Worker (its Durable Objects included) goes to one
+              // in-process sandbox: the providers, offline. Tests drive it over its HTTP control API.
+              outboundService: async (request: Request) => {
+                // Miniflare's Request comes from another undici: rebuild it as this Node's own.
+                const body = request.method === 'GET' || request.method === 'HEAD' ? undefined : await request.arrayBuffer()
+                const answer = await edgeSandbox.fetch(new Request(request.url, { method: request.method, headers: [...request.headers], body }))
+                return new Response(await answer.arrayBuffer(), { status: answer.status, headers: [...answer.headers] })
+              },
+            },
+          }),
+        ],
+        test: {
+          name: 'edge',
+          include: ['apps/edge/src/**/*.workers.test.ts'],
+          fileParallelism: false,
         },
       },
     ],

@@ -4,7 +4,9 @@
  * `.dev.vars.example` on first run). Used by `npm start`, its test, and the edge benchmark.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { copyFileSync, existsSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { startSandboxServer, type SandboxServer } from '../apps/sandbox/src/serve.ts'
 
@@ -43,7 +45,10 @@ export async function startEdgeDev({ edgePort = EDGE_PORT, extraArgs = [] as str
   if (!existsSync(`${root}.dev.vars`)) copyFileSync(`${root}.dev.vars.example`, `${root}.dev.vars`)
   const sandbox = await startSandboxServer({ port: SANDBOX_PORT })
   let output = ''
-  const wrangler = spawn(process.execPath, [wranglerBin, 'dev', '--ip', '127.0.0.1', '--port', String(edgePort), '--log-level', 'warn', ...extraArgs], {
+  // A fresh state directory per run: the sandbox starts empty, so Durable Object and KV state
+  // kept from an earlier run would hand out tokens the sandbox no longer knows.
+  const state = mkdtempSync(join(tmpdir(), 'payment-auth-edge-'))
+  const wrangler = spawn(process.execPath, [wranglerBin, 'dev', '--ip', '127.0.0.1', '--port', String(edgePort), '--persist-to', state, '--log-level', 'warn', ...extraArgs], {
     cwd: root,
     env: { ...process.env, ...OFFLINE_ENV },
     stdio: ['ignore', 'pipe', 'pipe'],

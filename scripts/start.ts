@@ -3,7 +3,8 @@
  * sample credentials of `.dev.vars.example`; prints curl commands that work as printed.
  * `npm start -- --check` runs those commands, prints their answers, and exits.
  */
-import { execSync } from 'node:child_process'
+import { exec } from 'node:child_process'
+import { promisify } from 'node:util'
 import { startEdgeDev } from './edge-dev.ts'
 
 /** The sample caller of wrangler.toml (its SHA-256 is what the Worker stores). */
@@ -26,9 +27,10 @@ for (const [what, command] of commands) console.log(`# ${what}\n${command}\n`)
 if (process.argv.includes('--check')) {
   let failed = 0
   for (const [what, command] of commands) {
+    // Asynchronously: this process also serves the sandbox the Worker calls.
     let out = ''
     try {
-      out = execSync(command!, { encoding: 'utf8', timeout: 20_000 })
+      out = (await promisify(exec)(command!, { encoding: 'utf8', timeout: 20_000 })).stdout
     } catch (error) {
       out = String(error)
     }

@@ -402,3 +402,16 @@ describe('cross-context updates (store.subscribe)', () => {
     expect(tokens.peek()).toBeUndefined()
   })
 })
+
+describe('restarts', () => {
+  it('a stored record whose access token expired still lends its live refresh token (a restart keeps the refresh grant)', async () => {
+    const store = memoryStore()
+    const first = setup([issue(600, { refresh_token: 'rt-live', rt_expires_in: 7200 })], { store, provider: testProvider(true) })
+    await first.tokens.getToken()
+    const second = setup([issue(600)], { store, provider: testProvider(true) })
+    second.clock.advance(700_000) // the access token expired, the refresh token lives
+    await second.tokens.getToken()
+    expect(second.endpoint.grants).toEqual(['refresh_token'])
+    expect(await second.endpoint.requests[0]!.json()).toMatchObject({ refresh: 'rt-live' })
+  })
+})

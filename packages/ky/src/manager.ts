@@ -202,7 +202,10 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
     if (!force) {
       // Re-read (under the store's lock, if any): another context may have just stored a fresh token,
       // possibly already pushed to us while we waited. Only a token outside its soft window counts.
-      const stored = usable(readRecord(await storeOp('get', () => store.get(key))), t)
+      const raw = readRecord(await storeOp('get', () => store.get(key)))
+      // An expired access token may come with a live refresh token (e.g. after a restart): keep that.
+      if (raw?.refreshToken && !refresh.refreshToken && !(raw.refreshExpiresAt! <= t)) refresh = { refreshToken: raw.refreshToken, refreshExpiresAt: raw.refreshExpiresAt! }
+      const stored = usable(raw, t)
       if (stored && t < softAt(stored)) {
         if (stored.accessToken !== current?.accessToken) emit({ type: 'token_adopted', provider: name })
         return adopt(stored)

@@ -1,0 +1,40 @@
+/**
+ * What the Worker and its Durable Object find in `env`: bindings and vars from the root
+ * wrangler.toml, secrets from `wrangler secret put` (locally: `.dev.vars`). The reference of
+ * every entry is in apps/edge/README.md.
+ */
+interface EdgeEnv {
+  /** KV namespace: the read cache of access tokens (never refresh tokens). */
+  TOKENS: KVNamespace
+  /** The token authority: one Durable Object per provider client. */
+  AUTHORITY: DurableObjectNamespace<import('./authority.ts').TokenAuthority>
+
+  // Vars (non-secret). JSON vars may be TOML tables in wrangler.toml or JSON strings.
+  /** `{ "<name>": { dialect, baseUrl | tokenUrl, apiBaseUrl, scopes? } }` */
+  PROVIDERS?: unknown
+  /** `[{ id, keySha256, providers, scopes? }]`: API-key callers, keys stored as SHA-256 hex only. */
+  CALLERS?: unknown
+  /** Comma-separated origins allowed to call the Worker from a browser. */
+  CORS_ORIGINS?: string
+  /** `iss` and `aud` a JWT caller's token must carry. */
+  JWT_ISSUER?: string
+  JWT_AUDIENCE?: string
+  /** Requests per caller per minute, per isolate. Default 600. */
+  RATE_LIMIT_PER_MINUTE?: string | number
+
+  // Secrets.
+  /** HS256 key of JWT callers (at least 32 bytes). Without it, JWT callers are refused. */
+  JWT_SECRET?: string
+  /** Provider credentials: `<NAME>_CLIENT_ID` / `<NAME>_CLIENT_SECRET` (stablelink: `<NAME>_API_KEY` / `<NAME>_API_SECRET`). */
+  [secret: string]: unknown
+}
+
+declare namespace Cloudflare {
+  interface Env extends EdgeEnv {}
+  interface GlobalProps {
+    mainModule: typeof import('./index.ts')
+    durableNamespaces: 'TokenAuthority'
+  }
+}
+
+type Env = Cloudflare.Env

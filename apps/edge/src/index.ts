@@ -1,0 +1,17 @@
+/**
+ * The payment-auth edge Worker: holds the provider secrets, is the single token authority per
+ * provider client, hands tokens to authenticated callers and proxies API calls.
+ *
+ * Read top-down: app.ts (routes and middlewares, in request order) -> callers.ts (who is
+ * calling, what they may use) -> token-routes.ts / proxy.ts -> tokens.ts (L1 -> KV -> the
+ * authority) -> authority.ts (the Durable Object: one token manager per scope) ->
+ * authority-store.ts (Durable Object storage + the KV read cache). config.ts and providers.ts
+ * turn `env` into providers and callers; errors.ts decides what reaches the wire.
+ */
+import { app } from './app.ts'
+
+export { TokenAuthority } from './authority.ts'
+
+export default {
+  fetch: (request, env, ctx) => app.fetch(request, env, ctx),
+} satisfies ExportedHandler<Env>
