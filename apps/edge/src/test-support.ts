@@ -8,6 +8,7 @@ import worker from './index.ts'
 import { createExecutionContext, reset, waitOnExecutionContext } from 'cloudflare:test'
 import { env, exports } from 'cloudflare:workers'
 import { SignJWT } from 'jose'
+import type { SandboxStats } from '../../sandbox/src/index.ts'
 import { forgetRateLimits } from './rate-limit.ts'
 import { clearIsolateCache } from './tokens.ts'
 
@@ -19,13 +20,7 @@ export const CALLER_KEY = 'pa_demo_caller_key_0001'
 export const EDGE = 'http://edge.test'
 const SANDBOX = 'http://sandbox.test'
 
-export interface SandboxStats {
-  tokenCalls: number
-  byGrant: Record<string, number>
-  resourceCalls: number
-  resource401s: number
-  maxConcurrentTokenCalls: number
-}
+export type { SandboxStats }
 
 async function control(path: string, body?: unknown): Promise<unknown> {
   const response = await fetch(`${SANDBOX}/_control/${path}`, body === undefined ? {} : { method: 'POST', body: JSON.stringify(body) })

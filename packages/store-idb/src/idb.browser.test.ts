@@ -2,26 +2,12 @@
  * Real Chromium: real IndexedDB, Web Locks and BroadcastChannel. The "tabs" are dedicated module
  * workers of the test page's origin, which share all three with each other and with the page.
  */
-import { createStore, keys, set as idbSet } from 'idb-keyval'
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { storeContract } from '../../ky/src/store.contract.ts'
 import { idbStore, type IdbStoreEvent } from './index.ts'
 import type { EndpointAnswer, TabCommand, TabMessage } from './test/tab.worker.ts'
-import { tick, uniqueDb } from './test/util.ts'
+import { idbContract, tick, uniqueDb } from './test/util.ts'
 
-const dbOf = new WeakMap<object, string>()
-
-storeContract({
-  name: 'idbStore (Chromium IndexedDB)',
-  create: ({ now }) => {
-    const dbName = uniqueDb()
-    const store = idbStore({ now, dbName })
-    dbOf.set(store, dbName)
-    return store
-  },
-  writeRaw: (store, key, value) => idbSet(key, value, createStore(dbOf.get(store)!, 'tokens')),
-  rawKeys: async (store) => (await keys(createStore(dbOf.get(store)!, 'tokens'))).map(String),
-})
+idbContract('idbStore (Chromium IndexedDB)')
 
 describe('the environment', () => {
   it('has the real APIs (no fallback, no event)', async () => {

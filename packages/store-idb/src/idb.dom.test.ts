@@ -2,28 +2,15 @@ import 'fake-indexeddb/auto'
 import { createTokenManager, type PaymentAuthEvent, type TokenRecord } from '@payment-auth/ky'
 import { createStore, keys, set as idbSet } from 'idb-keyval'
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { storeContract } from '../../ky/src/store.contract.ts'
 import { idbStore, type IdbStore, type IdbStoreEvent } from './index.ts'
-import { testProvider, tick, tokenEndpoint, uniqueDb } from './test/util.ts'
+import { idbContract, testProvider, tick, tokenEndpoint, uniqueDb } from './test/util.ts'
 
 afterEach(() => {
   vi.restoreAllMocks()
   vi.unstubAllGlobals()
 })
 
-const dbOf = new WeakMap<object, string>()
-
-storeContract({
-  name: 'idbStore (fake-indexeddb)',
-  create: ({ now }) => {
-    const dbName = uniqueDb()
-    const store = idbStore({ now, dbName })
-    dbOf.set(store, dbName)
-    return store
-  },
-  writeRaw: (store, key, value) => idbSet(key, value, createStore(dbOf.get(store)!, 'tokens')),
-  rawKeys: async (store) => (await keys(createStore(dbOf.get(store)!, 'tokens'))).map(String),
-})
+idbContract('idbStore (fake-indexeddb)')
 
 const now = Date.UTC(2026, 10, 22, 12)
 const record = (over: Partial<TokenRecord> = {}): TokenRecord => ({

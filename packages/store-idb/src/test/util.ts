@@ -1,4 +1,7 @@
 import { defineProvider, type Provider } from '@payment-auth/ky'
+import { createStore, keys, set as idbSet } from 'idb-keyval'
+import { storeContract } from '../../../ky/src/store.contract.ts'
+import { idbStore } from '../index.ts'
 
 let seq = 0
 /** A database name no other test uses. */
@@ -28,3 +31,19 @@ export function tokenEndpoint(latencyMs = 0) {
 }
 
 export const tick = (ms = 0) => new Promise((r) => setTimeout(r, ms))
+
+/** The shared TokenStore contract against idbStore, one fresh database per store (happy-dom and Chromium). */
+export function idbContract(name: string): void {
+  const dbOf = new WeakMap<object, string>()
+  storeContract({
+    name,
+    create: ({ now }) => {
+      const dbName = uniqueDb()
+      const store = idbStore({ now, dbName })
+      dbOf.set(store, dbName)
+      return store
+    },
+    writeRaw: (store, key, value) => idbSet(key, value, createStore(dbOf.get(store)!, 'tokens')),
+    rawKeys: async (store) => (await keys(createStore(dbOf.get(store)!, 'tokens'))).map(String),
+  })
+}
