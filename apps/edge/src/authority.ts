@@ -54,8 +54,8 @@ export class TokenAuthority extends DurableObject<Env> {
   async invalidate(provider: string, rejectedAccessToken: string, scope?: string): Promise<AuthorityAnswer> {
     const authority = this.#authority(provider, scope)
     return answer(async () => {
-      // Compare against the current token: after an eviction it (and its refresh token) is read back from storage first.
-      await authority.manager.getToken()
+      // After an eviction the manager starts empty: the rejected token is then never adopted from
+      // storage, while the stored refresh token still is (the manager's re-read does both).
       await authority.manager.invalidate(rejectedAccessToken)
       return issue(authority)
     })

@@ -374,12 +374,13 @@ describe('cross-context updates (store.subscribe)', () => {
 
   it('a fresher token pushed by another context is used at once without a token call', async () => {
     const { store, push } = pushingStore()
-    const { tokens, endpoint, clock } = setup([issue()], { store })
+    const { tokens, endpoint, clock, events } = setup([issue()], { store })
     await tokens.getToken()
     clock.advance(1)
     push({ v: 1, accessToken: 'from-other-tab', receivedAt: clock.t, expiresAt: clock.t + 3600_000 })
     expect(await tokens.getToken()).toBe('from-other-tab')
     expect(endpoint.calls).toBe(1)
+    expect(events.filter((e) => e.type === 'token_adopted')).toHaveLength(1)
   })
 
   it('an older or rejected pushed token is ignored', async () => {

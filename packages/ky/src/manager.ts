@@ -310,7 +310,10 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
   store.subscribe?.(key, (pushed) => {
     const r = pushed && usable(readRecord(pushed), now())
     if (!pushed) current = undefined
-    else if (r && !(current && current.receivedAt > r.receivedAt)) adopt(r)
+    else if (r && r.accessToken !== current?.accessToken && !(current && current.receivedAt > r.receivedAt)) {
+      emit({ type: 'token_adopted', provider: name })
+      adopt(r)
+    }
   })
 
   return { provider, getToken, invalidate, clear, peek }

@@ -11,10 +11,9 @@ interface Message {
 /**
  * Pushes stored and removed records to the other same-origin contexts on one BroadcastChannel.
  * The channel is opened on first use and closed when the last listener leaves. A channel never
- * hears its own posts, so a store does not hear itself. Messages for a key that `muted` names
- * are dropped.
+ * hears its own posts, so a store does not hear itself.
  */
-export function broadcaster(name: string, onUnavailable: () => void, muted: (key: string) => boolean) {
+export function broadcaster(name: string, onUnavailable: () => void) {
   const listeners = new Map<string, Set<Listener>>()
   let channel: BroadcastChannel | undefined
   let unavailable = false
@@ -31,7 +30,7 @@ export function broadcaster(name: string, onUnavailable: () => void, muted: (key
     }
     channel.onmessage = (event: MessageEvent<unknown>) => {
       const data = event.data as Partial<Message> | null
-      if (typeof data !== 'object' || data === null || typeof data.key !== 'string' || muted(data.key)) return
+      if (typeof data !== 'object' || data === null || typeof data.key !== 'string') return
       const record = data.record === null ? undefined : readRecord(data.record)
       if (data.record !== null && !record) return // foreign or corrupt: ignore
       for (const listener of [...(listeners.get(data.key) ?? [])]) {

@@ -108,16 +108,7 @@ export function idbStore(options: IdbStoreOptions = {}): IdbStore {
     emit({ type: 'store_fallback', store: 'idb', reason })
   }
 
-  // Keys this store is inside `lock` for. Whoever holds the lock re-reads the store under it, so
-  // a push heard meanwhile can only race that re-read: a token manager that adopted the pushed
-  // record before its re-read would find its own copy in the store and fetch yet another token.
-  // Such pushes are dropped; the re-read under the lock is authoritative.
-  const locked = new Map<string, number>()
-  const channel = broadcaster(
-    `payment-auth-idb:${dbName}/${storeName}`,
-    () => degraded('broadcast_unavailable'),
-    (key) => locked.has(key),
-  )
+  const channel = broadcaster(`payment-auth-idb:${dbName}/${storeName}`, () => degraded('broadcast_unavailable'))
 
   let memory: TokenStore | undefined
   let connecting: Promise<UseStore | undefined> | undefined
@@ -190,19 +181,12 @@ export function idbStore(options: IdbStoreOptions = {}): IdbStore {
       channel.post(key, null)
     },
     async lock<T>(key: string, fn: () => Promise<T>): Promise<T> {
-      locked.set(key, (locked.get(key) ?? 0) + 1)
-      try {
-        const locks = webLocks()
-        if (!locks) {
-          degraded('locks_unavailable')
-          return await fn()
-        }
-        return await withLock(locks, `payment-auth:${key}`, fn, lockTimeout, () => emit({ type: 'lock_stolen', store: 'idb' }))
-      } finally {
-        const n = locked.get(key)! - 1
-        if (n) locked.set(key, n)
-        else locked.delete(key)
+      const locks = webLocks()
+      if (!locks) {
+        degraded('locks_unavailable')
+        return fn()
       }
+      return withLock(locks, `payment-auth:${key}`, fn, lockTimeout, () => emit({ type: 'lock_stolen', store: 'idb' }))
     },
     subscribe(key, listener) {
       return channel.subscribe(key, listener)
