@@ -1,10 +1,3 @@
-import { defineConfig } from 'tsdown'
+import { packageBuild } from '../../tsdown.base.ts'
 
-export default defineConfig({
-  entry: ['src/index.ts'],
-  format: 'esm',
-  platform: 'neutral',
-  dts: true,
-  clean: true,
-  deps: { neverBundle: [/^@payment-auth\//, 'idb-keyval'] },
-})
+export default packageBuild([/^@payment-auth\//, 'idb-keyval'])

@@ -259,7 +259,9 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
 
   function peek(): string | undefined {
     const r = current
-    return r && r.receivedAt <= now() && now() < softAt(r) && !rejected.has(r.accessToken) ? r.accessToken : undefined
+    if (!r) return undefined
+    const t = now()
+    return r.receivedAt <= t && t < softAt(r) && !rejected.has(r.accessToken) ? r.accessToken : undefined
   }
 
   async function getToken({ forceRefresh = false }: GetTokenOptions = {}): Promise<string> {
