@@ -10,6 +10,7 @@
  */
 import ky from 'ky'
 import { describe, expect, it } from 'vitest'
+import { fakeClock } from '../test/support/clock.ts'
 import { createSandbox, SANDBOX_CREDENTIALS as C, SANDBOX_ORIGIN as O, type Fault, type SandboxProvider } from '../apps/sandbox/src/index.ts'
 import {
   isPaymentAuthError,
@@ -24,8 +25,9 @@ import {
 } from '../packages/ky/src/index.ts'
 
 type StoreCondition = 'healthy' | 'throwing' | 'hanging'
-const stores: Record<StoreCondition, () => TokenStore> = {
-  healthy: () => memoryStore(),
+/** Each store condition, built on the test's clock. */
+const stores: Record<StoreCondition, (now: () => number) => TokenStore> = {
+  healthy: (now) => memoryStore({ now }),
   // IndexedDB over quota / blocked, a KV outage: every operation throws.
   throwing: () => ({
     get: () => Promise.reject(new DOMException('The operation failed', 'QuotaExceededError')),
@@ -67,16 +69,17 @@ const dialects: Partial<Record<SandboxProvider, () => Provider>> = {
   stablelink: () => stablelink({ baseUrl: `${O}/stablelink`, ...C.stablelink }),
 }
 
-function setup(name: SandboxProvider, store: TokenStore) {
-  const clock = { t: Date.now() }
-  const sandbox = createSandbox({ now: () => clock.t })
+function setup(name: SandboxProvider, makeStore: (now: () => number) => TokenStore) {
+  const clock = fakeClock()
+  const store = makeStore(clock.now)
+  const sandbox = createSandbox({ now: clock.now })
   const events: PaymentAuthEvent[] = []
   const api = ky.create({ baseUrl: `${O}/${name}/api/`, fetch: sandbox.fetch, retry: 0 }).extend(
     withPaymentAuth({
       provider: dialects[name]!(),
       fetch: sandbox.fetch,
       store,
-      now: () => clock.t,
+      now: clock.now,
       timeout: 100,
       storeTimeout: 20,
       refreshAhead: 60,
@@ -96,7 +99,7 @@ describe.each(Object.keys(stores) as StoreCondition[])('store %s', (condition) =
       sandbox.control.inject(name, { fault: f.fault, count, ...(f.retryAfter !== undefined ? { retryAfter: f.retryAfter } : {}), ...(f.fault === 'slow' ? { delayMs: 300 } : {}) })
 
     it('cold, fault once: a transient fault is absorbed, a fatal one surfaces with its code; calls bounded', async () => {
-      const { api, sandbox, calls } = setup(name, stores[condition]())
+      const { api, sandbox, calls } = setup(name, stores[condition])
       inject(sandbox, 1)
       const outcome = await api.get('x').json().then(() => 'ok', (e: unknown) => e)
       if (f.transient) expect(outcome).toBe('ok')
@@ -105,7 +108,7 @@ describe.each(Object.keys(stores) as StoreCondition[])('store %s', (condition) =
     })
 
     it('cold, fault persists: the caller gets a PaymentAuthError with the right code after at most 3 token calls', async () => {
-      const { api, sandbox, calls } = setup(name, stores[condition]())
+      const { api, sandbox, calls } = setup(name, stores[condition])
       inject(sandbox, 50)
       const outcome = await api.get('x').catch((e: unknown) => e)
       expect(isPaymentAuthError(outcome) && outcome.code).toBe(f.code)
@@ -113,7 +116,7 @@ describe.each(Object.keys(stores) as StoreCondition[])('store %s', (condition) =
     })
 
     it('a still-valid token in the hard window: transient faults keep it served, fatal ones surface', async () => {
-      const { api, sandbox, clock, calls } = setup(name, stores[condition]())
+      const { api, sandbox, clock, calls } = setup(name, stores[condition])
       sandbox.control.configure(name, { tokenLifetime: 120 })
       await api.get('warm').json()
       clock.t += 115_000 // 5 s left: hard window, still valid
@@ -130,7 +133,7 @@ describe.each(Object.keys(stores) as StoreCondition[])('store %s', (condition) =
 
 describe('clock, revocation and refresh faults', () => {
   it('the clock jumping forward by hours: the expired token is replaced, the request succeeds', async () => {
-    const { api, clock, calls } = setup('oauth2', memoryStore())
+    const { api, clock, calls } = setup('oauth2', stores.healthy)
     await api.get('a').json()
     clock.t += 5 * 3600_000
     await api.get('b').json()
@@ -138,7 +141,7 @@ describe('clock, revocation and refresh faults', () => {
   })
 
   it('the clock jumping backward by hours: the future-stamped token is discarded, the request succeeds', async () => {
-    const { api, clock, calls, events } = setup('oauth2', memoryStore())
+    const { api, clock, calls, events } = setup('oauth2', stores.healthy)
     await api.get('a').json()
     clock.t -= 5 * 3600_000
     await api.get('b').json()
@@ -147,7 +150,7 @@ describe('clock, revocation and refresh faults', () => {
   })
 
   it('a token revoked while 20 requests are in flight: 0 lost, 1 new token call', async () => {
-    const { api, sandbox, calls } = setup('oauth2', memoryStore())
+    const { api, sandbox, calls } = setup('oauth2', stores.healthy)
     sandbox.control.configure('oauth2', { tokenLatencyMs: 20 })
     await api.get('warm').json()
     const inFlight = Array.from({ length: 20 }, (_, i) => api.post('pay', { json: { i } }).json<{ body: string }>())
@@ -158,7 +161,7 @@ describe('clock, revocation and refresh faults', () => {
   })
 
   it('a rejected refresh token (stablelink): falls back to client credentials, nothing lost', async () => {
-    const { api, sandbox, clock } = setup('stablelink', memoryStore())
+    const { api, sandbox, clock } = setup('stablelink', stores.healthy)
     sandbox.control.configure('stablelink', { tokenLifetime: 600 })
     await api.get('a').json()
     sandbox.control.reset()
@@ -169,7 +172,7 @@ describe('clock, revocation and refresh faults', () => {
   })
 
   it('a store that throws on every operation still single-flights 100 cold requests into 1 token call', async () => {
-    const { api, sandbox, calls, events } = setup('oauth2', stores.throwing())
+    const { api, sandbox, calls, events } = setup('oauth2', stores.throwing)
     sandbox.control.configure('oauth2', { tokenLatencyMs: 10 })
     await Promise.all(Array.from({ length: 100 }, () => api.get('x').json()))
     expect(calls()).toBe(1)

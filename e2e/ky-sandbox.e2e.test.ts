@@ -4,6 +4,7 @@
  */
 import ky from 'ky'
 import { describe, expect, it } from 'vitest'
+import { fakeClock } from '../test/support/clock.ts'
 import { createSandbox, SANDBOX_CREDENTIALS, SANDBOX_ORIGIN, type SandboxProvider } from '../apps/sandbox/src/index.ts'
 import {
   abbeycross,
@@ -35,7 +36,7 @@ interface Echo {
 }
 
 function setup(name: SandboxProvider, options: Partial<PaymentAuthOptions> & { secret?: string } = {}) {
-  const clock = { t: Date.now(), now: () => clock.t }
+  const clock = fakeClock()
   const sandbox = createSandbox({ now: clock.now })
   const events: PaymentAuthEvent[] = []
   const { secret, ...rest } = options

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
+import { type FakeClock, fakeClock } from '../../../test/support/clock.ts'
 import {
   SANDBOX_CREDENTIALS,
   SANDBOX_ORIGIN,

@@ -3,12 +3,13 @@ import { isPaymentAuthError, PaymentAuthError } from './errors.ts'
 import type { PaymentAuthEvent } from './events.ts'
 import { createTokenManager, type TokenManagerOptions } from './manager.ts'
 import { memoryStore, type TokenRecord, type TokenStore } from './store.ts'
-import { fakeClock, issue, json, testProvider, tick, tokenEndpoint } from './test/util.ts'
+import { type FakeClock, fakeClock, issue, json, testProvider, tick, tokenEndpoint } from './test/util.ts'
 
 const fast = { limit: 2, delay: 1, maxDelay: 50 }
 
-function setup(answers: Parameters<typeof tokenEndpoint>[0], options: Partial<TokenManagerOptions> = {}, latencyMs = 0) {
-  const clock = fakeClock()
+/** A manager on a fake clock; pass `clock` to share one clock (and its store) between managers. */
+function setup(answers: Parameters<typeof tokenEndpoint>[0], options: Partial<TokenManagerOptions> & { clock?: FakeClock } = {}, latencyMs = 0) {
+  const { clock = fakeClock(), ...managerOptions } = options
   const endpoint = tokenEndpoint(answers, latencyMs)
   const events: PaymentAuthEvent[] = []
   const tokens = createTokenManager({
@@ -17,7 +18,7 @@ function setup(answers: Parameters<typeof tokenEndpoint>[0], options: Partial<To
     now: clock.now,
     backoff: fast,
     onEvent: (e) => events.push(e),
-    ...options,
+    ...managerOptions,
   })
   return { clock, endpoint, tokens, events }
 }
@@ -162,10 +163,11 @@ describe('compare-and-invalidate', () => {
   })
 
   it('a rejected token is never adopted again from the store', async () => {
-    const store = memoryStore()
-    const a = setup([issue()], { store })
+    const clock = fakeClock()
+    const store = memoryStore({ now: clock.now })
+    const a = setup([issue()], { store, clock })
     await a.tokens.getToken()
-    const b = setup([(n) => json({ access_token: `b-${n + 1}`, expires_in: 3600 })], { store })
+    const b = setup([(n) => json({ access_token: `b-${n + 1}`, expires_in: 3600 })], { store, clock })
     await b.tokens.invalidate('tok-1')
     expect(await b.tokens.getToken()).toBe('b-1')
   })
@@ -288,9 +290,10 @@ describe('transient and fatal errors', () => {
 
 describe('stores', () => {
   it('a token stored by another manager is adopted without a token call', async () => {
-    const store = memoryStore()
-    const a = setup([issue()], { store })
-    const b = setup([issue()], { store })
+    const clock = fakeClock()
+    const store = memoryStore({ now: clock.now })
+    const a = setup([issue()], { store, clock })
+    const b = setup([issue()], { store, clock })
     await a.tokens.getToken()
     expect(await b.tokens.getToken()).toBe('tok-1')
     expect(b.endpoint.calls).toBe(0)
@@ -322,9 +325,10 @@ describe('stores', () => {
 
   it('the warm path reads the store 0 times over 1,000 requests', async () => {
     let reads = 0
-    const inner = memoryStore()
+    const clock = fakeClock()
+    const inner = memoryStore({ now: clock.now })
     const store: TokenStore = { ...inner, get: (k) => (reads++, inner.get(k)) }
-    const { tokens } = setup([issue()], { store })
+    const { tokens } = setup([issue()], { store, clock })
     await tokens.getToken()
     const before = reads
     for (let i = 0; i < 1000; i++) await tokens.getToken()
@@ -333,9 +337,10 @@ describe('stores', () => {
 
   it('the stored record carries expiry and refresh token, with a TTL covering both', async () => {
     const sets: Array<{ record: TokenRecord; ttl: number }> = []
-    const inner = memoryStore()
+    const clock = fakeClock()
+    const inner = memoryStore({ now: clock.now })
     const store: TokenStore = { ...inner, set: (k, record, { ttlSeconds }) => (sets.push({ record, ttl: ttlSeconds }), inner.set(k, record, { ttlSeconds })) }
-    const { tokens } = setup([issue(600, { refresh_token: 'rt', rt_expires_in: 1800 })], { store, provider: testProvider(true) })
+    const { tokens } = setup([issue(600, { refresh_token: 'rt', rt_expires_in: 1800 })], { store, clock, provider: testProvider(true) })
     await tokens.getToken()
     expect(sets).toHaveLength(1)
     expect(sets[0]!.record).toMatchObject({ v: 1, accessToken: 'tok-1', refreshToken: 'rt' })
@@ -344,9 +349,10 @@ describe('stores', () => {
 
   it('store keys never contain the secret', async () => {
     const keys: string[] = []
-    const inner = memoryStore()
+    const clock = fakeClock()
+    const inner = memoryStore({ now: clock.now })
     const store: TokenStore = { get: (k) => (keys.push(k), inner.get(k)), set: (k, r, o) => (keys.push(k), inner.set(k, r, o)), delete: (k) => inner.delete(k) }
-    const { tokens } = setup([issue()], { store })
+    const { tokens } = setup([issue()], { store, clock })
     await tokens.getToken()
     expect(keys.length).toBeGreaterThan(0)
     expect(keys.join()).not.toContain('test_secret')
@@ -366,15 +372,16 @@ describe('events', () => {
 
 describe('cross-context updates (store.subscribe)', () => {
   function pushingStore() {
-    const inner = memoryStore()
+    const clock = fakeClock()
+    const inner = memoryStore({ now: clock.now })
     const listeners = new Set<(r: TokenRecord | undefined) => void>()
     const store: TokenStore = { ...inner, subscribe: (_key, l) => (listeners.add(l), () => listeners.delete(l)) }
-    return { store, push: (r: TokenRecord | undefined) => listeners.forEach((l) => l(r)) }
+    return { store, clock, push: (r: TokenRecord | undefined) => listeners.forEach((l) => l(r)) }
   }
 
   it('a fresher token pushed by another context is used at once without a token call', async () => {
-    const { store, push } = pushingStore()
-    const { tokens, endpoint, clock, events } = setup([issue()], { store })
+    const { store, clock, push } = pushingStore()
+    const { tokens, endpoint, events } = setup([issue()], { store, clock })
     await tokens.getToken()
     clock.advance(1)
     push({ v: 1, accessToken: 'from-other-tab', receivedAt: clock.t, expiresAt: clock.t + 3600_000 })
@@ -384,8 +391,8 @@ describe('cross-context updates (store.subscribe)', () => {
   })
 
   it('an older or rejected pushed token is ignored', async () => {
-    const { store, push } = pushingStore()
-    const { tokens, clock } = setup([issue()], { store })
+    const { store, clock, push } = pushingStore()
+    const { tokens } = setup([issue()], { store, clock })
     clock.advance(1000)
     await tokens.getToken()
     push({ v: 1, accessToken: 'older', receivedAt: clock.t - 500, expiresAt: clock.t + 3600_000 })
@@ -396,8 +403,8 @@ describe('cross-context updates (store.subscribe)', () => {
   })
 
   it('a removal pushed by another context drops the cached copy', async () => {
-    const { store, push } = pushingStore()
-    const { tokens } = setup([issue()], { store })
+    const { store, clock, push } = pushingStore()
+    const { tokens } = setup([issue()], { store, clock })
     await tokens.getToken()
     push(undefined)
     expect(tokens.peek()).toBeUndefined()
@@ -406,11 +413,12 @@ describe('cross-context updates (store.subscribe)', () => {
 
 describe('restarts', () => {
   it('a stored record whose access token expired still lends its live refresh token (a restart keeps the refresh grant)', async () => {
-    const store = memoryStore()
-    const first = setup([issue(600, { refresh_token: 'rt-live', rt_expires_in: 7200 })], { store, provider: testProvider(true) })
+    const clock = fakeClock()
+    const store = memoryStore({ now: clock.now })
+    const first = setup([issue(600, { refresh_token: 'rt-live', rt_expires_in: 7200 })], { store, clock, provider: testProvider(true) })
     await first.tokens.getToken()
-    const second = setup([issue(600)], { store, provider: testProvider(true) })
-    second.clock.advance(700_000) // the access token expired, the refresh token lives
+    const second = setup([issue(600)], { store, clock, provider: testProvider(true) })
+    clock.advance(700_000) // the access token expired, the refresh token lives
     await second.tokens.getToken()
     expect(second.endpoint.grants).toEqual(['refresh_token'])
     expect(await second.endpoint.requests[0]!.json()).toMatchObject({ refresh: 'rt-live' })

@@ -5,6 +5,7 @@
 import fc from 'fast-check'
 import ky from 'ky'
 import { describe, expect, it } from 'vitest'
+import { fakeClock } from '../../../test/support/clock.ts'
 import { abbeycross } from './dialects/abbeycross.ts'
 import { edge } from './dialects/edge.ts'
 import { oauth2 } from './dialects/oauth2.ts'
@@ -121,14 +122,14 @@ describe('the token lifecycle, on arbitrary schedules', () => {
   it('never runs two acquisitions at once, only hands out issued tokens, and only fails with PaymentAuthError', async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 40 }), async (steps) => {
-        const clock = { t: Date.UTC(2026, 0, 1) }
+        const clock = fakeClock()
         let answer: Extract<Step, { op: 'answer' }>['kind'] = 'ok'
         const issued: string[] = []
         let inProgress = 0
         let maxInProgress = 0
         const tokens = createTokenManager({
           provider: testProvider(true),
-          now: () => clock.t,
+          now: clock.now,
           backoff: { limit: 1, delay: 1, maxDelay: 2 },
           fetch: async () => {
             inProgress++

@@ -3,6 +3,7 @@
  * adapter's test file with a factory; `writeRaw` plants a corrupt or foreign value.
  */
 import { describe, expect, it } from 'vitest'
+import { fakeClock } from '../../../test/support/clock.ts'
 import type { TokenRecord, TokenStore } from './store.ts'
 
 export interface StoreContractOptions {
@@ -17,7 +18,7 @@ export interface StoreContractOptions {
 
 export function storeContract({ name, create, writeRaw, rawKeys }: StoreContractOptions) {
   describe(`TokenStore contract: ${name}`, () => {
-    const clock = { t: Date.UTC(2026, 10, 22, 12), now: () => clock.t }
+    const clock = fakeClock()
     const record = (over: Partial<TokenRecord> = {}): TokenRecord => ({
       v: 1,
       accessToken: 'at-ünïcødé-€-' + Math.random().toString(36).slice(2),
@@ -84,7 +85,7 @@ export function storeContract({ name, create, writeRaw, rawKeys }: StoreContract
         ['a number', 42],
         ['null', null],
         ['another version', { v: 2, accessToken: 'x', receivedAt: 1, expiresAt: 2 }],
-        ['a record without a token', { v: 1, receivedAt: 1, expiresAt: Date.UTC(2030, 0) }],
+        ['a record without a token', { v: 1, receivedAt: clock.t, expiresAt: clock.t + 3600_000 }],
         ['a prototype-pollution attempt', JSON.parse('{"__proto__":{"polluted":true},"v":1}')],
       ])('a corrupt or foreign value (%s) reads as absent', async (_, value) => {
         const store = await fresh()

@@ -3,6 +3,7 @@ import { createTokenManager, type PaymentAuthEvent, type TokenRecord } from '@pa
 import { createStore, keys, set as idbSet } from 'idb-keyval'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { idbStore, type IdbStore, type IdbStoreEvent } from './index.ts'
+import { fakeClock } from '../../../test/support/clock.ts'
 import { idbContract, testProvider, tick, tokenEndpoint, uniqueDb } from './test/util.ts'
 
 afterEach(() => {
@@ -12,7 +13,9 @@ afterEach(() => {
 
 idbContract('idbStore (fake-indexeddb)')
 
-const now = Date.UTC(2026, 10, 22, 12)
+/** Every store of this file reads this clock, and its records are stamped by it. */
+const clock = fakeClock()
+const now = clock.t
 const record = (over: Partial<TokenRecord> = {}): TokenRecord => ({
   v: 1,
   accessToken: 'tok-' + Math.random().toString(36).slice(2),
@@ -23,14 +26,14 @@ const record = (over: Partial<TokenRecord> = {}): TokenRecord => ({
 
 function withEvents(options: Parameters<typeof idbStore>[0] = {}) {
   const events: IdbStoreEvent[] = []
-  const store = idbStore({ now: () => now, dbName: uniqueDb(), onEvent: (e) => events.push(e), ...options })
+  const store = idbStore({ now: clock.now, dbName: uniqueDb(), onEvent: (e) => events.push(e), ...options })
   return { store, events }
 }
 
 describe('idbStore on IndexedDB', () => {
   it('uses its own database and object store, never idb-keyval’s default one', async () => {
     const dbName = uniqueDb()
-    const store = idbStore({ dbName, now: () => now })
+    const store = idbStore({ dbName, now: clock.now })
     const r = record()
     await store.set('payment-auth:own', r, { ttlSeconds: 60 })
     expect(await keys(createStore(dbName, 'tokens'))).toEqual(['payment-auth:own'])
@@ -41,7 +44,7 @@ describe('idbStore on IndexedDB', () => {
 
   it('honours the storeName option', async () => {
     const dbName = uniqueDb()
-    const store = idbStore({ dbName, storeName: 'other', now: () => now })
+    const store = idbStore({ dbName, storeName: 'other', now: clock.now })
     await store.set('payment-auth:x', record(), { ttlSeconds: 60 })
     expect(await keys(createStore(dbName, 'other'))).toEqual(['payment-auth:x'])
   })
@@ -59,7 +62,7 @@ describe('idbStore on IndexedDB', () => {
 
   it('does not open IndexedDB before the first use, and opens it once', async () => {
     const open = vi.spyOn(indexedDB, 'open')
-    const store = idbStore({ dbName: uniqueDb(), now: () => now })
+    const store = idbStore({ dbName: uniqueDb(), now: clock.now })
     expect(open).toHaveBeenCalledTimes(0)
     await store.get('payment-auth:a')
     await store.set('payment-auth:a', record(), { ttlSeconds: 60 })
@@ -149,6 +152,7 @@ describe('degradation to memory', () => {
     vi.stubGlobal('indexedDB', undefined)
     let calls = 0
     const store = idbStore({
+      now: clock.now,
       onEvent: () => {
         calls++
         throw new Error('listener bug')
@@ -184,8 +188,8 @@ describe('degradation to memory', () => {
 describe('subscribe (BroadcastChannel between stores of one database)', () => {
   function pair() {
     const dbName = uniqueDb()
-    const a = idbStore({ dbName, now: () => now })
-    const b = idbStore({ dbName, now: () => now })
+    const a = idbStore({ dbName, now: clock.now })
+    const b = idbStore({ dbName, now: clock.now })
     const heardA: Array<TokenRecord | undefined> = []
     const heardB: Array<TokenRecord | undefined> = []
     const stops = [a.subscribe('payment-auth:k', (r) => heardA.push(r)), b.subscribe('payment-auth:k', (r) => heardB.push(r))]

@@ -1,6 +1,7 @@
 import { env } from 'cloudflare:workers'
 import { createTokenManager, defineProvider, type TokenRecord, type TokenStore } from '@payment-auth/ky'
 import { describe, expect, it } from 'vitest'
+import { fakeClock } from '../../../test/support/clock.ts'
 import { storeContract } from '../../ky/src/store.contract.ts'
 import { kvStore, type KvNamespaceLike } from './index.ts'
 
@@ -21,10 +22,7 @@ storeContract({
   rawKeys: async (store) => (await TOKENS.list({ prefix: prefixes.get(store)! })).keys.map((k) => k.name),
 })
 
-const clock = () => {
-  const c = { t: Date.now(), now: () => c.t }
-  return c
-}
+const clock = () => fakeClock()
 const record = (t: number, lifeMs: number): TokenRecord => ({ v: 1, accessToken: `at-${crypto.randomUUID()}`, receivedAt: t, expiresAt: t + lifeMs })
 
 describe('kvStore specifics', () => {

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest'
 import { withPaymentAuth } from '../hooks.ts'
 import { createTokenManager } from '../manager.ts'
 import { json } from '../test/util.ts'
+import { fakeClock } from '../../../../test/support/clock.ts'
 import { edge } from './edge.ts'
 
 /** A fake edge Worker: /v1/token and /v1/token/invalidate with compare-and-invalidate, counting calls. */
@@ -44,12 +45,12 @@ describe('edge dialect', () => {
       const auth = new Request(input, init).headers.get('authorization')
       return auth === `Bearer ${apiAccepts}` ? json({ ok: true }) : json({ error: 'invalid_token' }, 401)
     }
-    const clock = { t: Date.now() }
+    const clock = fakeClock()
     const client = ky.create({ fetch: api }).extend(
       withPaymentAuth({
         provider: edge({ url: 'https://auth.test', provider: 'stablelink', credential: 'caller-key', apiBaseUrl: 'https://api.provider.test' }),
         fetch: e.fetch,
-        now: () => clock.t,
+        now: clock.now,
       }),
     )
     expect(await client.get('https://api.provider.test/x').json()).toEqual({ ok: true })

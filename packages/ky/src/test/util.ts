@@ -2,11 +2,7 @@ import { defineProvider, type Provider } from '../provider.ts'
 
 export const SECRET = 'test_secret_Zq81xW'
 
-/** A clock the test moves by hand. */
-export function fakeClock(start = Date.UTC(2026, 10, 22, 12)) {
-  const clock = { t: start, now: () => clock.t, advance: (ms: number) => (clock.t += ms) }
-  return clock
-}
+export { fakeClock, type FakeClock } from '../../../../test/support/clock.ts'
 
 export const json = (body: unknown, status = 200, headers: Record<string, string> = {}) =>
   new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json', ...headers } })
