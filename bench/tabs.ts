@@ -11,6 +11,7 @@ import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { chromium } from 'playwright'
+import { CHROMIUM_ARGS, findChromium } from '../scripts/chromium.ts'
 import { CLIENT_ID, COMPETITORS, type Competitor } from './lib/clients.ts'
 import { TOKEN_LATENCY_MS, type Context } from './lib/context.ts'
 import type { Outcome } from './lib/report.ts'
@@ -59,9 +60,10 @@ export async function tabs(ctx: Context, { tabCount = 8, rounds = 3 } = {}): Pro
   })
   writeFileSync(join(ctx.staticDir, 'tab.html'), '<!doctype html><meta charset="utf-8"><title>bench tab</title><script type="module" src="tab.js"></script>\n')
 
+  const found = await findChromium()
   const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    ...(found && { executablePath: found.executablePath }),
+    args: CHROMIUM_ARGS,
     timeout: 30_000,
   })
   const browserVersion = browser.version()
@@ -103,7 +105,7 @@ export async function tabs(ctx: Context, { tabCount = 8, rounds = 3 } = {}): Pro
   return {
     id: 'tabs',
     title: '7. Cross-tab: 8 tabs in Chromium',
-    method: `Chromium ${browserVersion} (headless, /usr/bin/chromium driven by playwright). Each round (${rounds}) opens a fresh browser context (empty IndexedDB), ${tabCount} pages, and navigates them all at once to one loopback origin that serves the page, the token endpoint and the API (token latency ${TOKEN_LATENCY_MS} ms). Each page bundles one client (esbuild) and makes one request. The server counts token calls.`,
+    method: `Chromium ${browserVersion} (headless, ${found ? `${found.source} ${found.executablePath}` : 'playwright\'s own'} driven by playwright). Each round (${rounds}) opens a fresh browser context (empty IndexedDB), ${tabCount} pages, and navigates them all at once to one loopback origin that serves the page, the token endpoint and the API (token latency ${TOKEN_LATENCY_MS} ms). Each page bundles one client (esbuild) and makes one request. The server counts token calls.`,
     tables: [
       {
         title: `token calls for ${tabCount} tabs opened at once on a cold cache (median of ${rounds} rounds; goal for payment-auth + idbStore: 1)`,
