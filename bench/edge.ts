@@ -7,44 +7,18 @@
  * The per-caller rate limit is raised for the run (`--var RATE_LIMIT_PER_MINUTE`) so that it
  * does not cap the throughput being measured.
  */
-import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import { OFFLINE_ENV, startEdgeDev } from '../scripts/edge-dev.ts'
+import { startEdgeDev, startWranglerDev } from '../scripts/edge-dev.ts'
 import type { Outcome } from './lib/report.ts'
 import { fixed, median, withTimeout } from './lib/stats.ts'
 import { barChart } from './lib/svg.ts'
 
 const CALLER_KEY = 'pa_demo_caller_key_0001'
-const EMPTY_PORT = 8788
 const COLD_PROVIDER = 'stonex'
 const WARM_PROVIDER = 'oauth2'
 
-async function startEmpty() {
-  const wrangler = spawn(process.execPath, [fileURLToPath(new URL('../node_modules/wrangler/bin/wrangler.js', import.meta.url)), 'dev', '-c', fileURLToPath(new URL('./empty.wrangler.toml', import.meta.url)), '--ip', '127.0.0.1', '--port', String(EMPTY_PORT), '--log-level', 'warn'], {
-    env: { ...process.env, ...OFFLINE_ENV },
-    stdio: 'ignore',
-  })
-  const killOnExit = () => wrangler.kill('SIGKILL')
-  process.once('exit', killOnExit)
-  const stop = async () => {
-    process.off('exit', killOnExit)
-    if (wrangler.exitCode !== null) return
-    const exited = new Promise((resolve) => wrangler.once('exit', resolve))
-    wrangler.kill('SIGINT')
-    await withTimeout(exited, 10_000, 'empty Worker stop').catch(() => wrangler.kill('SIGKILL'))
-  }
-  const url = `http://127.0.0.1:${EMPTY_PORT}/`
-  for (let i = 0; i < 300; i++) {
-    if (wrangler.exitCode !== null) break
-    try {
-      if ((await fetch(url)).ok) return { url, stop }
-    } catch {
-      await new Promise((r) => setTimeout(r, 200))
-    }
-  }
-  await stop()
-  throw new Error(`the empty Worker did not answer ${url}`)
-}
+/** The baseline: an empty Worker under `wrangler dev` on a free port. */
+const startEmpty = () => startWranglerDev(['-c', fileURLToPath(new URL('./empty.wrangler.toml', import.meta.url)), '--port', '0'])
 
 /** Requests per second with `concurrency` loops for `ms` (and at most `cap` requests). */
 async function throughput(send: () => Promise<Response>, ms: number, concurrency = 8, cap = 100_000): Promise<number> {
@@ -103,7 +77,7 @@ export async function edge({ cold = 200, rounds = 7, roundMs = 1500 } = {}): Pro
     return {
       id: 'edge',
       title: '8. Edge Worker under wrangler dev',
-      method: `\`scripts/edge-dev.ts\` starts the sandbox on 8790 and the edge Worker under \`wrangler dev\` (offline) on 8787; an empty Worker (\`bench/empty-worker.ts\`) runs under \`wrangler dev\` on ${EMPTY_PORT} as the baseline. Cold: ${cold} concurrent \`POST /v1/token\` for ${COLD_PROVIDER} (100 ms upstream latency), upstream token calls counted by the sandbox. Warm: 8 concurrent loops for ${roundMs} ms against \`/v1/token\` (${WARM_PROVIDER}) then against the empty Worker, ${rounds} rounds, order alternated; ratio per round. The caller rate limit is raised for the run so it does not cap the figure.`,
+      method: `\`scripts/edge-dev.ts\` starts the sandbox and the edge Worker under \`wrangler dev\` (offline) on free loopback ports; an empty Worker (\`bench/empty-worker.ts\`) runs under \`wrangler dev\` on another as the baseline. Cold: ${cold} concurrent \`POST /v1/token\` for ${COLD_PROVIDER} (100 ms upstream latency), upstream token calls counted by the sandbox. Warm: 8 concurrent loops for ${roundMs} ms against \`/v1/token\` (${WARM_PROVIDER}) then against the empty Worker, ${rounds} rounds, order alternated; ratio per round. The caller rate limit is raised for the run so it does not cap the figure.`,
       tables: [
         {
           title: 'edge Worker under wrangler dev (goals: 1 upstream call; ratio >= 0.8)',

@@ -5,12 +5,19 @@
  */
 import { exec } from 'node:child_process'
 import { promisify } from 'node:util'
-import { startEdgeDev } from './edge-dev.ts'
+import { DEFAULT_EDGE_PORT, DEFAULT_SANDBOX_PORT, PortInUseError, portFromEnv, startEdgeDev } from './edge-dev.ts'
 
 /** The sample caller of wrangler.toml (its SHA-256 is what the Worker stores). */
 const CALLER_KEY = 'pa_demo_caller_key_0001'
 
-const dev = await startEdgeDev()
+/** The documented ports, or EDGE_PORT / SANDBOX_PORT (0 picks a free one); a taken port fails at once. */
+const dev = await startEdgeDev({
+  edgePort: portFromEnv('EDGE_PORT', DEFAULT_EDGE_PORT),
+  sandboxPort: portFromEnv('SANDBOX_PORT', DEFAULT_SANDBOX_PORT),
+}).catch((error: unknown) => {
+  console.error(error instanceof PortInUseError ? `npm start: ${error.message}` : error)
+  process.exit(1)
+})
 const auth = `-H 'authorization: Bearer ${CALLER_KEY}'`
 const json = `-H 'content-type: application/json'`
 const commands = [

@@ -17,13 +17,11 @@ const SL = SANDBOX_CREDENTIALS.stablelink
 const OA = SANDBOX_CREDENTIALS.oauth2
 const SX = SANDBOX_CREDENTIALS.stonex
 const AC = SANDBOX_CREDENTIALS.abbeycross
-const T0 = 1_700_000_000_000
-
-/** A sandbox with a clock the test moves by hand. */
-function clocked(options: { tokenLifetime?: number } = {}): { sandbox: Sandbox; advance(seconds: number): void } {
-  let t = T0
-  const sandbox = createSandbox({ now: () => t, ...options })
-  return { sandbox, advance: (seconds) => (t += seconds * 1000) }
+/** A sandbox on a clock the test moves by hand (started on a whole second, like a JWT's `iat`). */
+function clocked(options: { tokenLifetime?: number } = {}): { sandbox: Sandbox; clock: FakeClock; advance(seconds: number): void } {
+  const clock = fakeClock(Math.floor(Date.now() / 1000) * 1000)
+  const sandbox = createSandbox({ now: clock.now, ...options })
+  return { sandbox, clock, advance: (seconds) => clock.advance(seconds * 1000) }
 }
 
 function slToken(sandbox: Sandbox, params: Record<string, string>): Promise<Response> {
@@ -268,7 +266,7 @@ describe('oauth2 dialect', () => {
 
 describe('stonex dialect', () => {
   it('issues an HS256 JWT whose exp is iat plus the configured lifetime', async () => {
-    const { sandbox } = clocked()
+    const { sandbox, clock } = clocked()
     sandbox.control.configure('stonex', { tokenLifetime: 900 })
     const res = await sxToken(sandbox)
     expect(res.status).toBe(200)
@@ -280,8 +278,8 @@ describe('stonex dialect', () => {
     expect(decodeJwtPart(parts[0])).toEqual({ alg: 'HS256', typ: 'JWT' })
     const payload = decodeJwtPart(parts[1])
     expect(Object.keys(payload).sort()).toEqual(['aud', 'cid', 'exp', 'iat', 'iss', 'jti'])
-    expect(payload['iat']).toBe(T0 / 1000)
-    expect(payload['exp']).toBe(T0 / 1000 + 900)
+    expect(payload['iat']).toBe(clock.t / 1000)
+    expect(payload['exp']).toBe(clock.t / 1000 + 900)
     expect(payload['cid']).toBe(SX.clientId)
     expect((await callResource(sandbox, 'stonex', String(body['access_token']))).status).toBe(200)
   })
@@ -900,6 +898,22 @@ describe('serve.ts', () => {
       expect(await exited).toBe(0)
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL')
+    }
+  }, 15_000)
+  it('as a CLI on a port that is taken, fails at once naming the port and SANDBOX_PORT', async () => {
+    const holder = await startSandboxServer({ port: 0 })
+    const port = new URL(holder.url).port
+    try {
+      const script = fileURLToPath(new URL('./serve.ts', import.meta.url))
+      const child = spawn(process.execPath, [script], { env: { ...process.env, SANDBOX_PORT: port }, stdio: ['ignore', 'pipe', 'pipe'] })
+      let err = ''
+      child.stderr.on('data', (chunk: Buffer) => (err += chunk))
+      const code = await new Promise<number | null>((resolve) => child.once('exit', resolve))
+      expect(code).toBe(1)
+      expect(err).toContain(`port ${port} is already in use`)
+      expect(err).toContain('SANDBOX_PORT')
+    } finally {
+      await holder.close()
     }
   }, 15_000)
 })

@@ -145,7 +145,11 @@ async function main(): Promise<void> {
     console.error(`SANDBOX_PORT must be a port number, got ${raw}`)
     process.exit(2)
   }
-  const server = await startSandboxServer({ port })
+  const server = await startSandboxServer({ port }).catch((error: unknown) => {
+    if ((error as { code?: string } | null)?.code !== 'EADDRINUSE') throw error
+    console.error(`sandbox: port ${port} is already in use: stop what holds it, or set SANDBOX_PORT to another port (0 picks a free one)`)
+    process.exit(1)
+  })
   console.log(`sandbox listening on ${server.url}`)
   let closing = false
   const stop = (): void => {
