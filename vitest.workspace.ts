@@ -3,9 +3,21 @@ import { playwright } from '@vitest/browser-playwright'
 import { fileURLToPath } from 'node:url'
 import { defineConfig } from 'vitest/config'
 import { createSandbox, SANDBOX_CREDENTIALS as C } from './apps/sandbox/src/index.ts'
+import { CHROMIUM_ARGS, findChromium } from './scripts/chromium.ts'
 
 /** The date every Worker test runs at: at or below what the pinned workerd supports. */
 export const COMPATIBILITY_DATE = '2026-10-01'
+
+/** CHROMIUM_PATH, a system Chromium, or the one `npm install` brought: no manual step. */
+const chromium = await findChromium()
+
+/**
+ * CI runs the node and happy-dom projects a second time under libfaketime, 400 days ahead, to
+ * catch a test that pins a calendar date (the `faketime` command sets FAKETIME). workerd does
+ * not start under libfaketime, so the tests that run `wrangler dev` sit that run out; they run
+ * in the normal pass, and the Worker's own tests run in the `edge` project.
+ */
+const clockShiftExcluded = process.env['FAKETIME'] ? ['scripts/start.test.ts'] : []
 
 /** The providers the edge Worker talks to in its tests. */
 const edgeSandbox = createSandbox()
@@ -29,7 +41,7 @@ export default defineConfig({
           name: 'node',
           environment: 'node',
           include: ['packages/*/src/**/*.test.ts', 'apps/sandbox/src/**/*.test.ts', 'scripts/**/*.test.ts', 'e2e/**/*.test.ts', 'examples/**/*.test.ts', 'bench/**/*.test.ts'],
-          exclude: ['**/*.dom.test.ts', '**/*.browser.test.ts', '**/*.workers.test.ts', '**/node_modules/**'],
+          exclude: ['**/*.dom.test.ts', '**/*.browser.test.ts', '**/*.workers.test.ts', '**/node_modules/**', ...clockShiftExcluded],
         },
       },
       {
@@ -49,10 +61,7 @@ export default defineConfig({
             enabled: true,
             headless: true,
             provider: playwright({
-              launchOptions: {
-                executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-                args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-              },
+              launchOptions: { ...(chromium && { executablePath: chromium.executablePath }), args: CHROMIUM_ARGS },
             }),
             instances: [{ browser: 'chromium' }],
           },
