@@ -29,7 +29,11 @@ export default defineConfig({
   // `source` export condition), so tests never run against a stale dist/.
   resolve: {
     conditions: ['source'],
-    alias: [{ find: /^@payment-auth\/(ky|store-idb|store-kv)$/, replacement: fileURLToPath(new URL('./packages/$1/src/index.ts', import.meta.url)) }],
+    alias: [
+      { find: /^@payment-auth\/ky\/store$/, replacement: fileURLToPath(new URL('./packages/ky/src/store-entry.ts', import.meta.url)) },
+      { find: /^@payment-auth\/ky\/diagnostics$/, replacement: fileURLToPath(new URL('./packages/ky/src/diagnostics.ts', import.meta.url)) },
+      { find: /^@payment-auth\/(ky|store-idb|store-kv)$/, replacement: fileURLToPath(new URL('./packages/$1/src/index.ts', import.meta.url)) },
+    ],
   },
   test: {
     // Every project scans each test's events, errors and console output for the test credentials.

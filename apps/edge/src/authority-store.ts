@@ -6,26 +6,17 @@
  * - the access token alone (`publicRecord`) is mirrored to the KV read cache, which the
  *   Worker reads before it asks the authority.
  *
- * It also remembers the records it saw lately, so the authority can tell the expiry of the
- * token the manager hands out. Keys are described in STORAGE.md.
+ * Keys are described in STORAGE.md.
  */
-import { readRecord, usefulUntil, type TokenRecord, type TokenStore } from '@payment-auth/ky'
-import { publicRecord } from './issued.ts'
+import { readRecord, usefulUntil, type TokenRecord, type TokenStore } from '@payment-auth/ky/store'
 
-export interface AuthorityStore extends TokenStore {
-  /** The record of an access token this store read or wrote lately. */
-  recordOf(accessToken: string): TokenRecord | undefined
+/** What leaves the Durable Object for the KV read cache: the access token only, never the refresh token. */
+function publicRecord(record: TokenRecord): TokenRecord {
+  const { v, accessToken, receivedAt, expiresAt, scope } = record
+  return scope === undefined ? { v, accessToken, receivedAt, expiresAt } : { v, accessToken, receivedAt, expiresAt, scope }
 }
 
-const REMEMBERED = 8
-
-export function authorityStore(storage: DurableObjectStorage, readCache: TokenStore): AuthorityStore {
-  const seen = new Map<string, TokenRecord>()
-  const remember = (record: TokenRecord) => {
-    seen.set(record.accessToken, record)
-    if (seen.size > REMEMBERED) seen.delete(seen.keys().next().value!)
-  }
-
+export function authorityStore(storage: DurableObjectStorage, readCache: TokenStore): TokenStore {
   return {
     async get(key) {
       const record = readRecord(await storage.get(key))
@@ -34,12 +25,10 @@ export function authorityStore(storage: DurableObjectStorage, readCache: TokenSt
         await storage.delete(key)
         return undefined
       }
-      remember(record)
       return record
     },
     async set(key, record) {
       await storage.put(key, record)
-      remember(record)
       try {
         await readCache.set(key, publicRecord(record), { ttlSeconds: Math.max(1, Math.ceil((record.expiresAt - Date.now()) / 1000)) })
       } catch {
@@ -54,6 +43,5 @@ export function authorityStore(storage: DurableObjectStorage, readCache: TokenSt
         console.warn('edge: the KV read cache could not be cleared; readers may see a rejected token until it expires')
       }
     },
-    recordOf: (accessToken) => seen.get(accessToken),
   }
 }

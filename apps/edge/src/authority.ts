@@ -1,33 +1,38 @@
 /**
  * `TokenAuthority`: the Durable Object that is the single token authority of one provider
  * client (binding `AUTHORITY`, named `<provider> <clientId>`). Every Worker isolate asks it
- * when its caches have nothing servable, so one client gets one token at a time, whoever
- * asks: this is how stablelink's "one live token per client id" holds for every caller.
+ * when its own caches have no token fit to hand out, so one client gets one token at a time,
+ * whoever asks: this is how stablelink's "one live token per client id" holds for every caller.
  *
- * Inside, one `createTokenManager` per scope does the work: its in-flight promise is the
- * single flight (concurrent requests share one token call; no `blockConcurrencyWhile` around
- * the network), its store is Durable Object storage (authority-store.ts), and its
- * `invalidate(rejected)` is the compare-and-invalidate.
+ * Inside, one `createTokenManager` per scope does all the token work: its in-flight promise is
+ * the single flight (no `blockConcurrencyWhile` around the network), its store is Durable Object
+ * storage (authority-store.ts), `invalidate(rejected)` is the compare-and-invalidate, and
+ * `getRecord({minValidity})` never answers with a token inside the refresh-ahead margin.
  *
- * The RPC methods answer `{ok: true, record}` (the access token only, never the refresh
- * token) or `{ok: false, code, retryAfter?}` for a failure of the provider's token endpoint.
+ * Isolates speak to it over `fetch` (`authorityProvider` is their side): `POST` with
+ * `{provider, scope?, rejected?}` answers 200 `{access_token, expires_in, issued_at, scope?}`
+ * (never the refresh token) or 502 `{error: <PaymentAuthErrorCode>, retry_after?}`.
  */
-import { createTokenManager, isPaymentAuthError, type PaymentAuthErrorCode, type PaymentAuthEvent, type TokenManager, type TokenRecord } from '@payment-auth/ky'
+import { createTokenManager, defineProvider, isPaymentAuthError, PaymentAuthError, type PaymentAuthErrorCode, type PaymentAuthEvent, type Provider, type TokenManager } from '@payment-auth/ky'
 import { kvStore } from '@payment-auth/store-kv'
 import { DurableObject } from 'cloudflare:workers'
-import { authorityStore, type AuthorityStore } from './authority-store.ts'
+import { authorityStore } from './authority-store.ts'
 import { loadConfig } from './config.ts'
-import { publicRecord, REFRESH_AHEAD_SECONDS, servable } from './issued.ts'
-import { providerClient } from './providers.ts'
+import { providerClient, type ProviderClient } from './providers.ts'
 
-export type AuthorityAnswer =
-  | { ok: true; record: TokenRecord }
-  | { ok: false; code: PaymentAuthErrorCode; retryAfter?: number }
+/** Seconds of life a token handed out by the edge always has left (at most half its lifetime): its refresh-ahead margin. */
+export const MIN_VALIDITY_SECONDS = 60
 
-interface Authority {
-  manager: TokenManager
-  store: AuthorityStore
+interface AuthorityRequest {
+  provider: string
+  scope?: string
+  /** The token an API refused: compare-and-invalidate before answering. */
+  rejected?: string
 }
+
+type AuthorityAnswer =
+  | { access_token: string; expires_in: number; issued_at: number; scope?: string }
+  | { error: PaymentAuthErrorCode; retry_after?: number; status?: number }
 
 /** Events carry no token or secret; routine ones are left out of the log. */
 function log(event: PaymentAuthEvent): void {
@@ -39,80 +44,81 @@ function log(event: PaymentAuthEvent): void {
 
 export class TokenAuthority extends DurableObject<Env> {
   /** One token manager per `<provider> <scope>`, for the life of this instance. */
-  readonly #authorities = new Map<string, Authority>()
+  readonly #managers = new Map<string, TokenManager>()
 
-  /** The current token of `provider` (and `scope`): cached, or acquired once for every concurrent caller. */
-  async token(provider: string, scope?: string): Promise<AuthorityAnswer> {
-    const authority = this.#authority(provider, scope)
-    return answer(() => issue(authority))
+  override async fetch(request: Request): Promise<Response> {
+    const { provider, scope, rejected } = (await request.json()) as AuthorityRequest
+    const manager = this.#manager(provider, scope)
+    try {
+      if (rejected) await manager.invalidate(rejected)
+      const token = await manager.getRecord({ minValidity: MIN_VALIDITY_SECONDS })
+      const answer: AuthorityAnswer = { access_token: token.accessToken, expires_in: (token.expiresAt - Date.now()) / 1000, issued_at: token.receivedAt }
+      if (token.scope !== undefined) answer.scope = token.scope
+      return Response.json(answer)
+    } catch (error) {
+      // Failures of the provider's token endpoint become an answer (their codes cross over); anything else is a bug.
+      if (!isPaymentAuthError(error)) throw error
+      const answer: AuthorityAnswer = { error: error.code }
+      if (error.retryAfter !== undefined) answer.retry_after = error.retryAfter
+      if (error.status !== undefined) answer.status = error.status
+      return Response.json(answer, { status: 502 })
+    }
   }
 
-  /**
-   * Compare-and-invalidate: `rejectedAccessToken` is dropped only if it is still the current
-   * token (then exactly one new token call); a stale report just gets the current token.
-   */
-  async invalidate(provider: string, rejectedAccessToken: string, scope?: string): Promise<AuthorityAnswer> {
-    const authority = this.#authority(provider, scope)
-    return answer(async () => {
-      // After an eviction the manager starts empty: the rejected token is then never adopted from
-      // storage, while the stored refresh token still is (the manager's re-read does both).
-      await authority.manager.invalidate(rejectedAccessToken)
-      return issue(authority)
-    })
-  }
-
-  #authority(provider: string, scope: string | undefined): Authority {
+  #manager(provider: string, scope: string | undefined): TokenManager {
     const id = `${provider} ${scope ?? ''}`
-    let authority = this.#authorities.get(id)
-    if (!authority) {
+    let manager = this.#managers.get(id)
+    if (!manager) {
       const config = loadConfig(this.env).providers.get(provider)
       if (!config) throw new Error(`unknown provider ${provider}`)
-      const client = providerClient(this.env, provider, config, scope)
-      const store = authorityStore(this.ctx.storage, kvStore(this.env.TOKENS))
-      const manager = createTokenManager({
-        provider: client.dialect,
-        store,
-        refreshAhead: REFRESH_AHEAD_SECONDS,
+      manager = createTokenManager({
+        provider: providerClient(this.env, provider, config, scope).dialect,
+        store: authorityStore(this.ctx.storage, kvStore(this.env.TOKENS)),
+        refreshAhead: MIN_VALIDITY_SECONDS,
         // One quick retry of a transient failure; callers are waiting. Longer waits are the caller's (Retry-After).
         backoff: { limit: 1, delay: 200, maxDelay: 2000 },
         onEvent: log,
       })
-      authority = { manager, store }
-      this.#authorities.set(id, authority)
+      this.#managers.set(id, manager)
     }
-    return authority
+    return manager
   }
 }
 
 /**
- * The manager's current token as a record with life left. Inside the refresh-ahead window the
- * manager serves the old token while one refresh runs in the background; the authority waits
- * for that refresh instead (joining it, not starting another), so no cache holds a dying token.
+ * The isolates' side of the authority: a provider whose "token endpoint" is the Durable Object
+ * (reached through the token manager's `fetch`). Its key is the provider client's own, so the
+ * isolate's manager reads the KV entries the authority writes.
  */
-async function issue({ manager, store }: Authority): Promise<TokenRecord> {
-  const record = known(store, await manager.getToken())
-  if (servable(record, Date.now())) return publicRecord(record)
-  try {
-    return publicRecord(known(store, await manager.getToken({ forceRefresh: true })))
-  } catch (error) {
-    // The refresh failed for now, but the old token still works: hand it out.
-    if (isPaymentAuthError(error) && error.retryable && Date.now() < record.expiresAt) return publicRecord(record)
-    throw error
-  }
+export function authorityProvider(client: ProviderClient): Provider {
+  const { name, scope } = client
+  return defineProvider({
+    name,
+    key: client.dialect.key,
+    origins: [client.config.apiBaseUrl],
+    buildTokenRequest(grant) {
+      const body: AuthorityRequest = { provider: name }
+      if (scope !== undefined) body.scope = scope
+      if (grant.type === 'client_credentials' && grant.rejected) body.rejected = grant.rejected
+      return new Request('https://authority.internal/token', { method: 'POST', body: JSON.stringify(body) })
+    },
+    async processTokenResponse(response) {
+      const answer = (await response.json()) as AuthorityAnswer
+      if ('error' in answer) {
+        throw new PaymentAuthError(`${name}: token request failed with ${answer.error}`, {
+          code: answer.error,
+          provider: name,
+          status: answer.status,
+          retryAfter: answer.retry_after,
+        })
+      }
+      const set = { accessToken: answer.access_token, expiresIn: answer.expires_in, issuedAt: answer.issued_at }
+      return answer.scope === undefined ? set : { ...set, scope: answer.scope }
+    },
+  })
 }
 
-function known(store: AuthorityStore, accessToken: string): TokenRecord {
-  const record = store.recordOf(accessToken)
-  if (!record) throw new Error('the token manager returned a token its store never saw')
-  return record
-}
-
-/** Token-endpoint failures become an answer (their codes survive RPC); anything else is a bug and throws. */
-async function answer(work: () => Promise<TokenRecord>): Promise<AuthorityAnswer> {
-  try {
-    return { ok: true, record: await work() }
-  } catch (error) {
-    if (!isPaymentAuthError(error)) throw error
-    return error.retryAfter === undefined ? { ok: false, code: error.code } : { ok: false, code: error.code, retryAfter: error.retryAfter }
-  }
+/** The Durable Object that is the single token authority of this provider client (every scope of it). */
+export function authorityOf(env: Env, client: ProviderClient): DurableObjectStub<TokenAuthority> {
+  return env.AUTHORITY.get(env.AUTHORITY.idFromName(`${client.name} ${client.clientId}`))
 }

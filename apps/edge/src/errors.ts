@@ -42,16 +42,14 @@ export class EdgeError extends Error {
   }
 }
 
-/** Token-endpoint failures worth retrying later: 503, with `Retry-After` when the provider said. */
-const TRANSIENT = new Set(['provider_unavailable', 'rate_limited', 'timeout', 'network', 'conflict'])
-
 /**
- * A failure of the provider's token endpoint. Transient ones are 503 `upstream_unavailable`;
- * the rest (bad credentials, malformed answers) are our own upstream misconfiguration: 502
- * `upstream_error`. The description is ours: never the provider's words.
+ * A failure of the provider's token endpoint. Transient ones (the manager's `retryable`) are
+ * 503 `upstream_unavailable`, with `Retry-After` when the provider said; the rest (bad
+ * credentials, malformed answers) are our own upstream misconfiguration: 502 `upstream_error`.
+ * The description is ours: never the provider's words.
  */
-export function upstreamFailure(error: Pick<PaymentAuthError, 'code' | 'provider' | 'retryAfter'>): EdgeError {
-  if (TRANSIENT.has(error.code)) {
+export function upstreamFailure(error: Pick<PaymentAuthError, 'provider' | 'retryable' | 'retryAfter'>): EdgeError {
+  if (error.retryable) {
     const headers: Record<string, string> = error.retryAfter !== undefined ? { 'retry-after': String(Math.ceil(error.retryAfter)) } : {}
     return new EdgeError(503, 'upstream_unavailable', `the ${error.provider} token endpoint is unavailable; try again later`, headers)
   }

@@ -3,10 +3,11 @@
  * provider client, hands tokens to authenticated callers and proxies API calls.
  *
  * Read top-down: app.ts (routes and middlewares, in request order) -> callers.ts (who is
- * calling, what they may use) -> token-routes.ts / proxy.ts -> tokens.ts (L1 -> KV -> the
- * authority) -> authority.ts (the Durable Object: one token manager per scope) ->
- * authority-store.ts (Durable Object storage + the KV read cache). config.ts and providers.ts
- * turn `env` into providers and callers; errors.ts decides what reaches the wire.
+ * calling, what they may use) -> token-routes.ts / proxy.ts -> tokens.ts (this isolate's token
+ * manager: L1, then the KV read cache, then the authority) -> authority.ts (the Durable Object:
+ * one token manager per scope, the only caller of the provider) -> authority-store.ts (Durable
+ * Object storage + the KV read cache). config.ts and providers.ts turn `env` into providers and
+ * credentials; errors.ts decides what reaches the wire.
  */
 import { app } from './app.ts'
 

@@ -1,15 +1,12 @@
 /**
  * From a provider's name to the client the edge holds for it: the `@payment-auth/ky` dialect
- * built with the credentials from Wrangler secrets, the cache key of its token, and the
- * Durable Object that is its token authority.
+ * built with the credentials from Wrangler secrets.
  *
  * Secret names: `<NAME>_CLIENT_ID` / `<NAME>_CLIENT_SECRET`, or `<NAME>_API_KEY` /
  * `<NAME>_API_SECRET` for the stablelink dialect, where `<NAME>` is the provider's name in
  * upper case with `-` as `_` (`stablelink` -> `STABLELINK_API_KEY`).
  */
 import { abbeycross, oauth2, stablelink, stonex, type Provider } from '@payment-auth/ky'
-import type { TokenAuthority } from './authority.ts'
-import { authorize, type Caller } from './callers.ts'
 import { ConfigError, type Config, type ProviderConfig } from './config.ts'
 import { EdgeError } from './errors.ts'
 
@@ -21,9 +18,8 @@ export interface ProviderClient {
   /** Normalised scope (`'read write'`), or undefined. */
   scope: string | undefined
   clientId: string
+  /** The `@payment-auth/ky` dialect with the credentials; its `key` names the token everywhere it is cached. */
   dialect: Provider
-  /** Where its token is cached (KV, Durable Object storage): the token manager's own key. Never a secret. */
-  key: string
 }
 
 /** The names of a provider's two secrets. */
@@ -57,29 +53,17 @@ function buildDialect(config: ProviderConfig, id: string, key: string, scope: st
   }
 }
 
-/** The token manager's storage key for a dialect (`createTokenManager` uses `payment-auth:<provider.key>`). */
-export const cacheKey = (dialect: Provider): string => `payment-auth:${dialect.key}`
-
 /** Resolves a configured provider and scope into the client the edge acts as. */
 export function providerClient(env: Env, name: string, config: ProviderConfig, scope: string | undefined): ProviderClient {
   const [idName, secretName] = secretNames(name, config)
   const clientId = secret(env, idName)
   const dialect = buildDialect(config, clientId, secret(env, secretName), scope)
-  return { name, config, scope, clientId, dialect, key: cacheKey(dialect) }
+  return { name, config, scope, clientId, dialect }
 }
 
-/**
- * The client `caller` asked for by name: 404 for a provider that is not configured, 403
- * (400 for a scope the provider does not offer) for what this caller may not use.
- */
-export function clientFor(env: Env, config: Config, caller: Caller, name: string, requestedScope: string | undefined): ProviderClient {
+/** The configured provider called `name`, or 404. */
+export function configuredProvider(config: Config, name: string): ProviderConfig {
   const provider = config.providers.get(name)
   if (!provider) throw new EdgeError(404, 'not_found', 'unknown provider')
-  const scope = authorize(caller, name, provider, requestedScope)
-  return providerClient(env, name, provider, scope)
-}
-
-/** The Durable Object that is the single token authority of this provider client (every scope of it). */
-export function authorityOf(env: Env, client: ProviderClient): DurableObjectStub<TokenAuthority> {
-  return env.AUTHORITY.get(env.AUTHORITY.idFromName(`${client.name} ${client.clientId}`))
+  return provider
 }

@@ -7,7 +7,7 @@
  *   and empty segments are refused (400) before anything is sent.
  * - The caller's `Authorization`, `Cookie` and hop-by-hop headers are never forwarded;
  *   `Set-Cookie`, hop-by-hop and CORS headers of the answer are never passed back.
- * - The token comes from the edge's own token path (`edgeTokens`) through `withPaymentAuth`,
+ * - The token comes from the edge's own token path (`tokensFor`) through `withPaymentAuth`,
  *   which also replays the request once on a 401 with a fresh token. The body is buffered
  *   (the body limit caps it) so that the replay sends it again, intact.
  * - The answer is streamed back as is, whatever its status; no retries (the caller decides).
@@ -16,9 +16,10 @@ import { withPaymentAuth } from '@payment-auth/ky'
 import type { Context } from 'hono'
 import ky, { isNetworkError, isTimeoutError } from 'ky'
 import type { EdgeHono } from './app.ts'
+import { authorize } from './callers.ts'
 import { EdgeError } from './errors.ts'
-import { clientFor } from './providers.ts'
-import { edgeTokens } from './tokens.ts'
+import { configuredProvider, providerClient } from './providers.ts'
+import { tokensFor } from './tokens.ts'
 
 /** How long the provider's API may take to answer (headers), in milliseconds. */
 const API_TIMEOUT = 30_000
@@ -61,7 +62,9 @@ export function upstreamUrl(apiBaseUrl: string, rawPath: string, search: string)
 }
 
 export async function proxy(c: Context<EdgeHono>): Promise<Response> {
-  const client = clientFor(c.env, c.get('config'), c.get('caller'), c.req.param('provider') ?? '', undefined)
+  const name = c.req.param('provider') ?? ''
+  const config = configuredProvider(c.get('config'), name)
+  const client = providerClient(c.env, name, config, authorize(c.get('caller'), name, config, undefined))
   const incoming = new URL(c.req.url)
   // The raw path, not Hono's decoded one: `/v1/proxy/<provider>/` is 3 segments.
   const rawPath = incoming.pathname.split('/').slice(4).join('/')
@@ -75,7 +78,7 @@ export async function proxy(c: Context<EdgeHono>): Promise<Response> {
   let answer: Response
   try {
     answer = await ky(target, {
-      ...withPaymentAuth({ tokens: edgeTokens(c.env, client), origins: [target.origin] }),
+      ...withPaymentAuth({ tokens: tokensFor(c.env, client), origins: [target.origin] }),
       method,
       headers,
       body: body && body.byteLength > 0 ? body : null,

@@ -6,13 +6,15 @@
  *
  * Both answer 200 `{access_token, token_type: "Bearer", expires_in}` with `Cache-Control: no-store`.
  */
+import type { TokenInfo } from '@payment-auth/ky'
 import type { Context } from 'hono'
 import * as v from 'valibot'
 import type { EdgeHono } from './app.ts'
-import { EdgeError } from './errors.ts'
-import { tokenResponse } from './issued.ts'
-import { clientFor } from './providers.ts'
-import { invalidateToken, readToken } from './tokens.ts'
+import { MIN_VALIDITY_SECONDS } from './authority.ts'
+import { authorize } from './callers.ts'
+import { EdgeError, NO_STORE } from './errors.ts'
+import { configuredProvider, providerClient } from './providers.ts'
+import { tokensFor } from './tokens.ts'
 
 const TokenRequest = v.object({
   provider: v.pipe(v.string(), v.nonEmpty(), v.maxLength(64)),
@@ -37,14 +39,27 @@ async function readBody<const S extends v.GenericSchema>(c: Context<EdgeHono>, s
   return parsed.output
 }
 
+/** The token manager for what the caller asked: 404 unknown provider, 403/400 what this caller may not use. */
+function tokensAsked(c: Context<EdgeHono>, body: { provider: string; scope?: string | undefined }) {
+  const config = configuredProvider(c.get('config'), body.provider)
+  const scope = authorize(c.get('caller'), body.provider, config, body.scope)
+  return tokensFor(c.env, providerClient(c.env, body.provider, config, scope))
+}
+
+/** 200 `{access_token, token_type: "Bearer", expires_in}` (remaining seconds), never cached by anyone. */
+function tokenResponse(token: TokenInfo, now = Date.now()): Response {
+  const body = { access_token: token.accessToken, token_type: 'Bearer', expires_in: Math.max(0, Math.floor((token.expiresAt - now) / 1000)) }
+  return Response.json(body, { headers: NO_STORE })
+}
+
 export async function postToken(c: Context<EdgeHono>): Promise<Response> {
   const body = await readBody(c, TokenRequest, '{"provider": "<name>", "scope"?: "<scopes>"}')
-  const client = clientFor(c.env, c.get('config'), c.get('caller'), body.provider, body.scope)
-  return tokenResponse(await readToken(c.env, client))
+  return tokenResponse(await tokensAsked(c, body).getRecord({ minValidity: MIN_VALIDITY_SECONDS }))
 }
 
 export async function postInvalidate(c: Context<EdgeHono>): Promise<Response> {
   const body = await readBody(c, InvalidateRequest, '{"provider": "<name>", "access_token": "<rejected token>", "scope"?: "<scopes>"}')
-  const client = clientFor(c.env, c.get('config'), c.get('caller'), body.provider, body.scope)
-  return tokenResponse(await invalidateToken(c.env, client, body.access_token))
+  const tokens = tokensAsked(c, body)
+  await tokens.invalidate(body.access_token)
+  return tokenResponse(await tokens.getRecord({ minValidity: MIN_VALIDITY_SECONDS }))
 }

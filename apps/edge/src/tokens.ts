@@ -1,83 +1,59 @@
 /**
- * The Worker's token path. Reading: the isolate's L1 (a Map), then the KV read cache, then
- * the token authority (the Durable Object), which is the only one that ever calls the
- * provider. A cached record is served only while `servable` (life left beyond the
- * refresh-ahead margin). Invalidating always goes to the authority and updates L1.
+ * The isolate's step of the token path. Each provider client (and scope) has one token manager
+ * per isolate: its memory is the isolate's L1, its store is the KV read cache (read only: the
+ * authority writes it), and its token endpoint is the authority, the Durable Object that alone
+ * calls the provider. So the manager decides, as everywhere, when a cached token may still be
+ * served, and concurrent requests in an isolate make one call to the authority.
  *
- * `edgeTokens` wraps this path as a `TokenManager`, so the proxy can reuse
- * `withPaymentAuth` (and its 401 replay) from `@payment-auth/ky` unchanged.
+ * The routes and the proxy take this manager as it is (`withPaymentAuth({ tokens })`).
  */
-import { PaymentAuthError, type TokenManager, type TokenRecord } from '@payment-auth/ky'
+import { createTokenManager, type TokenManager, type TokenStore } from '@payment-auth/ky'
 import { kvStore } from '@payment-auth/store-kv'
-import type { AuthorityAnswer } from './authority.ts'
-import { servable } from './issued.ts'
-import { authorityOf, type ProviderClient } from './providers.ts'
+import { authorityOf, authorityProvider, MIN_VALIDITY_SECONDS } from './authority.ts'
+import type { ProviderClient } from './providers.ts'
 
-/** L1: this isolate's copy of each current token, by cache key. */
-const l1 = new Map<string, TokenRecord>()
+/** This isolate's managers, by the provider client's key. */
+const managers = new Map<string, TokenManager>()
 
-/** Forgets every token this isolate holds in L1 (tests; the authority and KV are untouched). */
+/** Forgets every token this isolate holds (tests: "another isolate"; the authority and KV are untouched). */
 export function clearIsolateCache(): void {
-  l1.clear()
+  managers.clear()
 }
 
-/** The authority's answer as a record, remembered in L1; a failure becomes the `PaymentAuthError` it was. */
-function adopt(client: ProviderClient, answer: AuthorityAnswer): TokenRecord {
-  if (!answer.ok) {
-    throw new PaymentAuthError(`${client.name}: token request failed with ${answer.code}`, {
-      code: answer.code,
-      provider: client.name,
-      retryAfter: answer.retryAfter,
-    })
-  }
-  l1.set(client.key, answer.record)
-  return answer.record
-}
-
-/** KV is only a cache: when it fails, the authority answers instead. */
-async function readCache(env: Env, key: string): Promise<TokenRecord | undefined> {
-  try {
-    return await kvStore(env.TOKENS).get(key)
-  } catch {
-    console.warn('edge: the KV read cache could not be read; asking the authority')
-    return undefined
-  }
-}
-
-/** A current token with life left: L1, then KV, then the authority. */
-export async function readToken(env: Env, client: ProviderClient): Promise<TokenRecord> {
-  const cached = l1.get(client.key)
-  if (cached && servable(cached, Date.now())) return cached
-  const stored = await readCache(env, client.key)
-  if (stored && servable(stored, Date.now())) {
-    l1.set(client.key, stored)
-    return stored
-  }
-  return adopt(client, await authorityOf(env, client).token(client.name, client.scope))
-}
-
-/** Compare-and-invalidate at the authority; answers the current (possibly new) token. */
-export async function invalidateToken(env: Env, client: ProviderClient, rejectedAccessToken: string): Promise<TokenRecord> {
-  if (l1.get(client.key)?.accessToken === rejectedAccessToken) l1.delete(client.key)
-  return adopt(client, await authorityOf(env, client).invalidate(client.name, rejectedAccessToken, client.scope))
-}
-
-/** The edge's token path as a `TokenManager`: `getToken` reads, `invalidate` asks the authority. */
-export function edgeTokens(env: Env, client: ProviderClient): TokenManager {
+/** KV as a read cache: a failing read falls through to the authority; writes are the authority's alone. */
+function readCache(kv: TokenStore): TokenStore {
   return {
-    provider: client.dialect,
-    async getToken() {
-      return (await readToken(env, client)).accessToken
+    async get(key) {
+      try {
+        return await kv.get(key)
+      } catch {
+        console.warn('edge: the KV read cache could not be read; asking the authority')
+        return undefined
+      }
     },
-    async invalidate(rejectedAccessToken) {
-      await invalidateToken(env, client, rejectedAccessToken)
-    },
-    async clear() {
-      l1.delete(client.key)
-    },
-    peek() {
-      const cached = l1.get(client.key)
-      return cached && servable(cached, Date.now()) ? cached.accessToken : undefined
-    },
+    set() {},
+    delete() {},
   }
+}
+
+/** The token manager of `client` in this isolate. */
+export function tokensFor(env: Env, client: ProviderClient): TokenManager {
+  // Resolved in the request itself: a broken binding is our bug (a plain 500), not a token failure.
+  authorityOf(env, client)
+  let tokens = managers.get(client.dialect.key)
+  if (!tokens) {
+    tokens = createTokenManager({
+      provider: authorityProvider(client),
+      store: readCache(kvStore(env.TOKENS)),
+      // A stub per call: I/O objects may not cross from one request's handler to another's.
+      fetch: (request) => authorityOf(env, client).fetch(request),
+      refreshAhead: MIN_VALIDITY_SECONDS,
+      // Work started by one request dies with it: inside the margin, callers wait for the authority.
+      refreshInBackground: false,
+      // The authority already retried; its failures reach the caller at once.
+      backoff: { limit: 0 },
+    })
+    managers.set(client.dialect.key, tokens)
+  }
+  return tokens
 }

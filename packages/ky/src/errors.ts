@@ -1,11 +1,12 @@
-import { diagnose } from './events.ts'
+import { diagnose } from './diagnostics.ts'
 
 /**
  * Every failure of the token work is a `PaymentAuthError` with a stable `code`.
  *
  * Codes from the token endpoint: `invalid_client`, `invalid_request`, `invalid_response`,
  * `provider_unavailable`, `rate_limited`, `conflict`, `network`, `timeout`,
- * `unauthorized_caller`, `forbidden`. From the hook: `body_not_replayable`.
+ * `unauthorized_caller`, `forbidden`. From the hook: `body_not_replayable`. A mistake in the
+ * options, thrown by the factory that was given it: `invalid_config`.
  */
 export type PaymentAuthErrorCode =
   | 'invalid_client'
@@ -19,6 +20,7 @@ export type PaymentAuthErrorCode =
   | 'unauthorized_caller'
   | 'forbidden'
   | 'body_not_replayable'
+  | 'invalid_config'
 
 const RETRYABLE: ReadonlySet<PaymentAuthErrorCode> = new Set([
   'provider_unavailable',

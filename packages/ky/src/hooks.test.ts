@@ -125,7 +125,8 @@ describe('attaching the token', () => {
   })
 
   it('a missing provider is a typed error at setup', () => {
-    expect(() => withPaymentAuth({})).toThrow(expect.objectContaining({ name: 'PaymentAuthError', code: 'invalid_request' }))
+    // @ts-expect-error: neither a provider nor a shared manager
+    expect(() => withPaymentAuth({})).toThrow(expect.objectContaining({ name: 'PaymentAuthError', code: 'invalid_config' }))
   })
 
   it('a shared token manager serves several ky instances with one token call', async () => {
@@ -283,5 +284,59 @@ describe('401: compare-and-invalidate and replay once', () => {
     await client.get('b').json()
     expect(events.filter((e) => e.type === 'replay')).toHaveLength(1)
     expect(JSON.stringify(events)).not.toMatch(/tok-\d/)
+  })
+})
+
+describe('a revocation landing during a background refresh (the double fault)', () => {
+  it('costs no request: the replay waits for a token acquired after the rejection, with one extra token call', async () => {
+    const api = fakeApi()
+    let clockT = Date.now()
+    let release!: () => void
+    const gate = new Promise<void>((resolve) => (release = resolve))
+    const endpoint = tokenEndpoint([
+      (n) => (api.valid.add(`tok-${n + 1}`), issue(3600)(n)),
+      // The background refresh: tok-2 is issued, then the revocation kills it before it is used.
+      async (n) => (await gate, issue(3600)(n)),
+      (n) => (api.valid.add(`tok-${n + 1}`), issue(3600)(n)),
+    ])
+    const client = ky.create({ baseUrl: 'https://api.test/', fetch: api.fetch, retry: 0 }).extend(
+      withPaymentAuth({ provider: testProvider(), fetch: endpoint.fetch, now: () => clockT }),
+    )
+    await client.get('warm').json()
+    clockT += 3600_000 - 30_000 // soft window
+    await client.get('starts-the-refresh').json() // served with tok-1; the refresh (tok-2) is held
+    api.valid.clear() // the revocation: tok-1 and tok-2 die
+    const answer = client.post('pay', { json: { amount: 100 } }).json<{ body: string; token: string }>()
+    await tick(5)
+    release()
+    const paid = await answer
+    expect(paid.token).toBe('Bearer tok-3')
+    expect(JSON.parse(paid.body)).toEqual({ amount: 100 })
+    expect(endpoint.calls).toBe(3)
+  })
+
+  it('a permanent 401 does not loop: each request is sent twice at most and costs at most one token call', async () => {
+    const { client, endpoint, api, revokeAll } = setup()
+    await client.get('warm').json()
+    revokeAll()
+    const before = { calls: api.calls, tokens: endpoint.calls }
+    api.valid.add = () => api.valid // the API accepts nothing any more
+    for (let i = 0; i < 5; i++) await expect(client.get(`x/${i}`)).rejects.toThrow(HTTPError)
+    expect(api.calls - before.calls).toBe(10)
+    expect(endpoint.calls - before.tokens).toBeLessThanOrEqual(5)
+  })
+})
+
+describe('options', () => {
+  it('a manager option next to a shared `tokens` manager is invalid_config naming the option', () => {
+    const tokens = createTokenManager({ provider: testProvider() })
+    for (const option of ['refreshAhead', 'timeout', 'store', 'provider'] as const) {
+      const options = { tokens, [option]: option === 'provider' ? testProvider() : option === 'store' ? {} : 5 }
+      expect(() => withPaymentAuth(options as never)).toThrow(expect.objectContaining({ code: 'invalid_config', message: expect.stringContaining(`\`${option}\``) }))
+    }
+  })
+
+  it('`tokens` that is not a token manager is invalid_config', () => {
+    expect(() => withPaymentAuth({ tokens: {} as never })).toThrow(expect.objectContaining({ code: 'invalid_config' }))
   })
 })

@@ -1,19 +1,32 @@
 import type { Options } from 'ky'
 import { PaymentAuthError } from './errors.ts'
-import { safeListener } from './events.ts'
+import { safeListener, type PaymentAuthEventListener } from './events.ts'
 import { createTokenManager, type TokenManager, type TokenManagerOptions } from './manager.ts'
-import type { Provider } from './provider.ts'
 
-export interface PaymentAuthOptions extends Partial<TokenManagerOptions> {
-  /** The dialect, e.g. `stablelink({...})`. Required unless `tokens` is given. */
-  provider?: Provider
-  /** Share one token manager between several ky instances (then the manager's own options apply). */
-  tokens?: TokenManager
+/** What the hook itself does, whichever way the token manager is given. */
+export interface HookOptions {
   /** On a 401, replace the rejected token and replay the request once. Default `true`. */
   retryUnauthorized?: boolean
   /** Origins the token may be sent to. Default: the provider's API origin. Other requests go out without it. */
   origins?: readonly string[]
+  /** Hears the hook's own events (`replay`); the manager's go to the manager's `onEvent`. */
+  onEvent?: PaymentAuthEventListener
 }
+
+/** The options of a token manager the hook builds itself (`provider` and the manager options). */
+export type OwnManagerOptions = TokenManagerOptions & HookOptions
+
+/** A token manager shared with other ky instances: its own options apply, so none may be given here. */
+export type SharedManagerOptions = HookOptions & {
+  /** Share one token manager between several ky instances. */
+  tokens: TokenManager
+} & { [K in Exclude<keyof TokenManagerOptions, 'onEvent'>]?: never }
+
+/**
+ * `withPaymentAuth` options: either `{provider, ...manager options}` or `{tokens}`, never a mix
+ * (a manager option next to `tokens` would be silently ignored, so it does not compile).
+ */
+export type PaymentAuthOptions = OwnManagerOptions | SharedManagerOptions
 
 type Fetch = (input: Request | URL | string, init?: RequestInit) => Promise<Response>
 
@@ -49,11 +62,8 @@ function unlessAborted<T>(promise: Promise<T>, signal: AbortSignal | null): Prom
  * ```
  */
 export function withPaymentAuth(options: PaymentAuthOptions): Options {
-  const { provider, tokens: shared, retryUnauthorized = true } = options
-  if (!shared && !provider) {
-    throw new PaymentAuthError('withPaymentAuth needs a `provider` (or a shared `tokens` manager)', { code: 'invalid_request', provider: 'unknown' })
-  }
-  const tokens = shared ?? createTokenManager(options as TokenManagerOptions)
+  const { retryUnauthorized = true } = options
+  const tokens = managerOf(options)
   const name = tokens.provider.name
   const emit = safeListener(options.onEvent)
   // Serialized origins end where the path begins: `https://a.test/` never matches `https://a.test.evil/`.
@@ -113,4 +123,20 @@ export function withPaymentAuth(options: PaymentAuthOptions): Options {
       ],
     },
   }
+}
+
+const MANAGER_OPTIONS = ['provider', 'store', 'refreshAhead', 'fetch', 'timeout', 'now', 'backoff', 'storeTimeout'] as const
+
+/** The token manager `options` name or describe, checked: a provider, or a shared manager and nothing of a manager's own. */
+function managerOf(options: PaymentAuthOptions): TokenManager {
+  const given = options as Partial<OwnManagerOptions> & { tokens?: Partial<TokenManager> }
+  const invalid = (message: string) => new PaymentAuthError(`withPaymentAuth: ${message}`, { code: 'invalid_config', provider: 'unknown' })
+  if (given.tokens === undefined) {
+    if (!given.provider) throw invalid('`provider` is required (or a shared `tokens` manager)')
+    return createTokenManager(given as TokenManagerOptions)
+  }
+  if (typeof given.tokens?.getToken !== 'function') throw invalid('`tokens` must be a token manager from createTokenManager()')
+  const mixed = MANAGER_OPTIONS.find((name) => given[name] !== undefined)
+  if (mixed) throw invalid(`\`${mixed}\` belongs to the token manager: with a shared \`tokens\` manager, set it where that manager is created`)
+  return given.tokens as TokenManager
 }

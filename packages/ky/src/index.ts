@@ -2,14 +2,16 @@
  * @payment-auth/ky: bearer tokens for payment APIs as ky hooks.
  *
  * Read top-down: `hooks.ts` (withPaymentAuth) -> `manager.ts` (cache, single-flight, refresh,
- * backoff, breaker) -> `provider.ts` + `dialects/*` (build the token request, process the
- * answer) -> the token endpoint. `store.ts` holds tokens, `errors.ts` and `events.ts` report.
+ * backoff, breaker: every token rule) -> `provider.ts` + `dialects/*` (build the token request)
+ * -> the token endpoint -> `answer.ts` (process the answer). `store.ts` holds tokens,
+ * `errors.ts` and `events.ts` report. Store authors: `@payment-auth/ky/store`; a process-wide
+ * tap for APM: `@payment-auth/ky/diagnostics`.
  */
-export { withPaymentAuth, type PaymentAuthOptions } from './hooks.ts'
-export { createTokenManager, type TokenManager, type TokenManagerOptions, type GetTokenOptions } from './manager.ts'
-export { memoryStore, readRecord, usefulUntil, type TokenStore, type TokenRecord } from './store.ts'
+export { withPaymentAuth, type PaymentAuthOptions, type OwnManagerOptions, type SharedManagerOptions, type HookOptions } from './hooks.ts'
+export { createTokenManager, type TokenManager, type TokenManagerOptions, type GetTokenOptions, type TokenInfo } from './manager.ts'
+export { memoryStore, type TokenStore, type TokenRecord } from './store.ts'
 export { PaymentAuthError, isPaymentAuthError, type PaymentAuthErrorCode } from './errors.ts'
-export { DIAGNOSTICS, type PaymentAuthEvent } from './events.ts'
+export type { PaymentAuthEvent, PaymentAuthEventListener, TokenSource } from './events.ts'
 export { defineProvider, type Provider, type ProviderDefinition, type TokenGrant, type TokenSet } from './provider.ts'
 export { stablelink, type StablelinkOptions } from './dialects/stablelink.ts'
 export { oauth2, type OAuth2Options } from './dialects/oauth2.ts'

@@ -424,3 +424,158 @@ describe('restarts', () => {
     expect(await second.endpoint.requests[0]!.json()).toMatchObject({ refresh: 'rt-live' })
   })
 })
+
+describe('getRecord and minValidity (what the edge asks before it hands a token out)', () => {
+  it('getRecord answers the token with its times and scope, never the refresh token', async () => {
+    const { tokens, clock } = setup([issue(600, { refresh_token: 'rt-secret', scope: 'read' })], { provider: testProvider(true) })
+    const record = await tokens.getRecord()
+    expect(record).toEqual({ accessToken: 'tok-1', receivedAt: clock.t, expiresAt: clock.t + 600_000, scope: 'read' })
+    expect(JSON.stringify(record)).not.toContain('rt-secret')
+  })
+
+  it('a token that expires sooner than minValidity is not handed out: the caller waits for the new one, with 1 token call', async () => {
+    const { tokens, endpoint, clock } = setup([issue(3600)])
+    await tokens.getToken()
+    clock.advance(3600_000 - 90_000) // 90 s left: outside the 60 s soft window, inside a 120 s minValidity
+    expect(await tokens.getToken()).toBe('tok-1')
+    const record = await tokens.getRecord({ minValidity: 120 })
+    expect(record.accessToken).toBe('tok-2')
+    expect(endpoint.calls).toBe(2)
+    expect(record.expiresAt - clock.t).toBe(3600_000)
+  })
+
+  it('concurrent callers asking for minValidity share one acquisition', async () => {
+    const { tokens, endpoint, clock } = setup([issue(3600)], {}, 10)
+    await tokens.getToken()
+    clock.advance(3600_000 - 90_000)
+    const got = await Promise.all(Array.from({ length: 50 }, () => tokens.getRecord({ minValidity: 120 })))
+    expect(new Set(got.map((r) => r.accessToken))).toEqual(new Set(['tok-2']))
+    expect(endpoint.calls).toBe(2)
+  })
+
+  it('minValidity is capped at half the lifetime, so short tokens never cause a token call per request', async () => {
+    const { tokens, endpoint } = setup([issue(100)])
+    for (let i = 0; i < 20; i++) await tokens.getRecord({ minValidity: 3600 })
+    expect(endpoint.calls).toBe(1)
+  })
+
+  it('inside the soft window, minValidity waits for the refresh instead of serving the old token', async () => {
+    const { tokens, endpoint, clock } = setup([issue(3600)], { refreshAhead: 60 })
+    await tokens.getToken()
+    clock.advance(3600_000 - 30_000) // soft window
+    expect((await tokens.getRecord({ minValidity: 60 })).accessToken).toBe('tok-2')
+    expect(endpoint.calls).toBe(2)
+  })
+
+  it('a relayed token (issuedAt) keeps its full lifetime for the margins', async () => {
+    const clock = fakeClock()
+    const { tokens } = setup(
+      [() => json({ access_token: 'relayed', expires_in: 100 })],
+      { clock, provider: { ...testProvider(), processTokenResponse: async () => ({ accessToken: 'relayed', expiresIn: 100, issuedAt: clock.t - 3500_000 }) } },
+    )
+    const record = await tokens.getRecord()
+    expect(record.receivedAt).toBe(clock.t - 3500_000)
+    expect(record.expiresAt).toBe(clock.t + 100_000)
+  })
+
+  it('refreshInBackground: false makes callers in the soft window wait for the new token', async () => {
+    const { tokens, endpoint, clock } = setup([issue(3600)], { refreshInBackground: false })
+    await tokens.getToken()
+    clock.advance(3600_000 - 30_000)
+    expect(await tokens.getToken()).toBe('tok-2')
+    expect(endpoint.calls).toBe(2)
+  })
+})
+
+describe('a revocation during an acquisition (the double fault)', () => {
+  it('a token rejected while a refresh is in flight is replaced by an acquisition that starts after the rejection', async () => {
+    let release!: () => void
+    const gate = new Promise<void>((resolve) => (release = resolve))
+    const { tokens, endpoint, clock } = setup([issue(3600), async (n) => (await gate, issue(3600)(n)), issue(3600)])
+    await tokens.getToken() // tok-1
+    clock.advance(3600_000 - 30_000) // soft window: a background refresh starts (tok-2, held at the gate)
+    expect(await tokens.getToken()).toBe('tok-1')
+    await tick()
+    expect(endpoint.calls).toBe(2)
+    // The provider revokes everything (tok-1 and the tok-2 being issued); an API rejects tok-1.
+    await tokens.invalidate('tok-1')
+    const next = tokens.getToken()
+    release()
+    expect(await next).toBe('tok-3') // not tok-2, which the revocation may have killed
+    expect(endpoint.calls).toBe(3) // one extra token call for one revocation
+    expect(endpoint.maxInProgress).toBe(1) // still one acquisition at a time
+  })
+
+  it('rejecting a token that such an overtaken flight brought makes no further token call', async () => {
+    let release!: () => void
+    const gate = new Promise<void>((resolve) => (release = resolve))
+    const { tokens, endpoint, clock } = setup([issue(3600), async (n) => (await gate, issue(3600)(n)), issue(3600)], {}, 5)
+    await tokens.getToken()
+    clock.advance(3600_000 - 30_000)
+    const old = tokens.getToken() // tok-1, starts the background refresh
+    await tick(10)
+    const joined = tokens.getRecord({ forceRefresh: true }) // joins the refresh: gets tok-2
+    await tokens.invalidate('tok-1')
+    release()
+    expect(await old).toBe('tok-1')
+    expect((await joined).accessToken).toBe('tok-2')
+    await tokens.invalidate('tok-2') // explained by the rejection of tok-1: no new flight
+    expect(await tokens.getToken()).toBe('tok-3')
+    expect(endpoint.calls).toBe(3)
+  })
+
+  it('a stale rejection (a newer token is in use) starts nothing', async () => {
+    const { tokens, endpoint } = setup([issue()])
+    await tokens.getToken()
+    await tokens.invalidate('tok-1')
+    expect(await tokens.getToken()).toBe('tok-2')
+    await tokens.invalidate('tok-1')
+    expect(await tokens.getToken()).toBe('tok-2')
+    expect(endpoint.calls).toBe(2)
+  })
+})
+
+describe('the store lock', () => {
+  it('a lock that fails is a store failure: reported as store_error lock, and the token work goes on without it', async () => {
+    const clock = fakeClock()
+    const inner = memoryStore({ now: clock.now })
+    const store: TokenStore = { ...inner, lock: () => Promise.reject(new Error('locks broken')) }
+    const { tokens, endpoint, events } = setup([issue()], { store, clock })
+    expect(await tokens.getToken()).toBe('tok-1')
+    expect(endpoint.calls).toBe(1)
+    expect(events.filter((e) => e.type === 'store_error')).toEqual([{ type: 'store_error', provider: 'test', operation: 'lock' }])
+    expect(events.some((e) => e.type === 'breaker_open')).toBe(false)
+  })
+
+  it('an error of the work under a working lock is not mistaken for a lock failure', async () => {
+    const clock = fakeClock()
+    const inner = memoryStore({ now: clock.now })
+    const store: TokenStore = { ...inner, lock: (_key, fn) => fn() }
+    const { tokens, events } = setup([() => json({ error: 'invalid_client' }, 401)], { store, clock })
+    await expect(tokens.getToken()).rejects.toMatchObject({ code: 'invalid_client' })
+    expect(events.some((e) => e.type === 'store_error')).toBe(false)
+  })
+
+  it('compare-and-invalidate runs under the lock: a late invalidate never deletes the newer token another context stored', async () => {
+    const clock = fakeClock()
+    const shared = memoryStore({ now: clock.now })
+    // One lock for both "tabs", and a slow delete: without the lock, A's delete would land after B's new token.
+    let queue: Promise<unknown> = Promise.resolve()
+    const lock = <T>(_key: string, fn: () => Promise<T>) => {
+      const run = queue.then(fn)
+      queue = run.catch(() => {})
+      return run
+    }
+    const slowDelete: TokenStore = { ...shared, lock, delete: async (k) => (await tick(30), shared.delete(k)) }
+    const fastTab: TokenStore = { ...shared, lock }
+    const a = setup([issue()], { store: slowDelete, clock })
+    await a.tokens.getToken() // tok-1, stored
+    const b = setup([(n) => json({ access_token: `b-${n + 1}`, expires_in: 3600 })], { store: fastTab, clock }, 5)
+    expect(await b.tokens.getToken()).toBe('tok-1')
+    const late = a.tokens.invalidate('tok-1') // reads tok-1, deletes it 30 ms later
+    await b.tokens.invalidate('tok-1')
+    expect(await b.tokens.getToken()).toBe('b-1') // stored by B
+    await late
+    expect((await shared.get('payment-auth:test client-1'))?.accessToken).toBe('b-1')
+  })
+})

@@ -1,6 +1,7 @@
+import { lifetimeOf } from './answer.ts'
 import { PaymentAuthError, safeCause } from './errors.ts'
-import { safeListener, type EventListener } from './events.ts'
-import { tokenError, type Provider, type TokenGrant, type TokenSet } from './provider.ts'
+import { safeListener, type PaymentAuthEventListener } from './events.ts'
+import type { Provider, TokenGrant } from './provider.ts'
 import { memoryStore, readRecord, usefulUntil, type TokenRecord, type TokenStore } from './store.ts'
 
 export interface TokenManagerOptions {
@@ -13,28 +14,61 @@ export interface TokenManagerOptions {
   fetch?: (input: Request, init?: RequestInit) => Promise<Response>
   /** Milliseconds one token call may take (body included). Default 10 000. */
   timeout?: number
-  onEvent?: EventListener
+  onEvent?: PaymentAuthEventListener
   /** The clock, in milliseconds since the epoch. Default `Date.now`. */
   now?: () => number
   /** Backoff for transient token-call failures. Default `{ limit: 2, delay: 250, maxDelay: 5000 }` (ms). */
   backoff?: { limit?: number; delay?: number; maxDelay?: number }
   /** Milliseconds a store operation may take before the manager carries on without it. Default 2000. */
   storeTimeout?: number
+  /**
+   * In the soft window, serve the token while one refresh runs in the background (default
+   * `true`). `false` makes callers wait for the new token instead: for runtimes where work
+   * cannot outlive the request that started it (a Worker isolate without `waitUntil`).
+   */
+  refreshInBackground?: boolean
 }
 
 export interface GetTokenOptions {
   /** Skip the cache and the store: always a new grant (still single-flighted). */
   forceRefresh?: boolean
+  /**
+   * Seconds the token must stay valid for (capped, like every margin, at half its lifetime):
+   * a cached token that expires sooner is never handed out; the caller waits for the new one.
+   */
+  minValidity?: number
+}
+
+/** A token as the manager hands it out: never the refresh token. Times are epoch milliseconds on the local clock. */
+export interface TokenInfo {
+  accessToken: string
+  expiresAt: number
+  receivedAt: number
+  scope?: string
 }
 
 /**
  * Owns one provider client's token: cache, refresh ahead, single-flight, backoff, breaker.
- * Share one between several ky instances with `withPaymentAuth({ tokens })`.
+ * It is the one place that knows the token rules (margins, the cache key, what is transient):
+ * the hooks, the stores and the edge Worker ask it. Share one between several ky instances
+ * with `withPaymentAuth({ tokens })`.
+ *
+ * @example
+ * ```ts
+ * const tokens = createTokenManager({ provider })
+ * const { accessToken, expiresAt } = await tokens.getRecord({ minValidity: 60 })
+ * ```
  */
 export interface TokenManager {
   readonly provider: Provider
+  /** The current token, acquired (once for every concurrent caller) when there is none fit to use. */
   getToken(options?: GetTokenOptions): Promise<string>
-  /** Compare-and-invalidate: drops the cached token only if it is `rejectedAccessToken`. */
+  /** Like `getToken`, with the token's times. */
+  getRecord(options?: GetTokenOptions): Promise<TokenInfo>
+  /**
+   * Compare-and-invalidate: drops the cached token only if it is `rejectedAccessToken`; the next
+   * token comes from an acquisition that starts after this call (never one already in flight).
+   */
   invalidate(rejectedAccessToken: string): Promise<void>
   /** Forgets the token, the refresh token and any open breaker, here and in the store. */
   clear(): Promise<void>
@@ -42,11 +76,12 @@ export interface TokenManager {
   peek(): string | undefined
 }
 
-const FALLBACK_LIFETIME = 300
+/** Rejected tokens (and the flights that produced recent tokens) remembered per manager. */
+const REMEMBERED = 16
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
-/** Runs `work` with a deadline; on expiry aborts `controller` and rejects with `onTimeout()`. */
+/** Runs `work` with a deadline; on expiry rejects with `onTimeout()`. */
 function deadline<T>(work: Promise<T>, ms: number, onTimeout: () => unknown): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined
   const expired = new Promise<never>((_, reject) => {
@@ -55,15 +90,19 @@ function deadline<T>(work: Promise<T>, ms: number, onTimeout: () => unknown): Pr
   return Promise.race([work, expired]).finally(() => clearTimeout(timer))
 }
 
-/** Lifetime in seconds from a JWT's `exp` (and `iat`, so the provider's clock does not matter). */
-function jwtLifetime(token: string, nowMs: number): number | undefined {
-  try {
-    const claims = JSON.parse(atob(token.split('.')[1]!.replace(/-/g, '+').replace(/_/g, '/'))) as { exp?: unknown; iat?: unknown }
-    if (typeof claims.exp !== 'number') return undefined
-    return typeof claims.iat === 'number' ? claims.exp - claims.iat : claims.exp - nowMs / 1000
-  } catch {
-    return undefined
-  }
+/** A Set or Map that forgets its oldest entry past `REMEMBERED`. */
+function remember<K>(collection: Set<K> | Map<K, unknown>): void {
+  if (collection.size > REMEMBERED) collection.delete(collection.keys().next().value!)
+}
+
+const info = ({ accessToken, expiresAt, receivedAt, scope }: TokenRecord): TokenInfo =>
+  scope === undefined ? { accessToken, expiresAt, receivedAt } : { accessToken, expiresAt, receivedAt, scope }
+
+/** One acquisition in progress: every concurrent caller shares it. */
+interface Flight {
+  promise: Promise<TokenRecord>
+  /** The rejection count when it started: a token it brings may predate a later rejection. */
+  epoch: number
 }
 
 /**
@@ -77,18 +116,25 @@ function jwtLifetime(token: string, nowMs: number): number | undefined {
  * ```
  */
 export function createTokenManager(options: TokenManagerOptions): TokenManager {
-  const { provider, refreshAhead = 60, timeout = 10_000, storeTimeout = 2000 } = options
+  const { provider, refreshAhead = 60, timeout = 10_000, storeTimeout = 2000, refreshInBackground = true } = options
   const now = options.now ?? Date.now
   const store = options.store ?? memoryStore({ now })
   const emit = safeListener(options.onEvent)
   const fetchToken = options.fetch ?? ((input: Request, init?: RequestInit) => globalThis.fetch(input, init))
   const { limit = 2, delay = 250, maxDelay = 5000 } = options.backoff ?? {}
   const name = provider.name
+  const source = provider.source ?? 'network'
+  /** The cache key: provider, endpoint, client id and scope (the dialect's `key`), never a secret. */
   const key = `payment-auth:${provider.key}`
 
   let current: TokenRecord | undefined
   let refresh: Pick<TokenRecord, 'refreshToken' | 'refreshExpiresAt'> = {}
-  let inflight: Promise<TokenRecord> | undefined
+  let flight: Flight | undefined
+  let flights = 0
+  /** Rejections so far that no earlier rejection explains; a flight started before the latest one may bring a dead token. */
+  let epoch = 0
+  /** The epoch of the flight that brought each recent token. */
+  const epochOf = new Map<string, number>()
   const rejected = new Set<string>()
   /** The token an API rejected since the last acquisition: the next grant names it (the edge's compare-and-invalidate). */
   let lastRejected: string | undefined
@@ -102,6 +148,8 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
   /** Soft and hard margins (ms) for a record: soft never exceeds half the lifetime, hard is within soft. */
   const softAt = (r: TokenRecord) => r.expiresAt - Math.min(refreshAhead * 1000, (r.expiresAt - r.receivedAt) / 2)
   const hardAt = (r: TokenRecord) => r.expiresAt - Math.min((r.expiresAt - softAt(r)) / 2, 10_000)
+  /** Whether `r` stays valid for `minMs` more (capped at half its lifetime, like every margin). */
+  const lasts = (r: TokenRecord, t: number, minMs: number) => r.expiresAt - t >= Math.min(minMs, (r.expiresAt - r.receivedAt) / 2)
 
   /** The record if it may be used at `t`: not expired, not rejected, not stamped in the future. */
   function usable(r: TokenRecord | undefined, t: number): TokenRecord | undefined {
@@ -114,6 +162,7 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
     return t < r.expiresAt ? r : undefined
   }
 
+  /** A store operation that can fail or hang without stopping the token work: reported, then `undefined`. */
   async function storeOp<T>(operation: 'get' | 'set' | 'delete', run: () => Promise<T> | T): Promise<T | undefined> {
     try {
       return await deadline(Promise.resolve().then(run), storeTimeout, () => new Error('store timeout'))
@@ -123,16 +172,39 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
     }
   }
 
-  function adopt(r: TokenRecord): TokenRecord {
+  /**
+   * `work` under the store's cross-context lock when it has one. A lock that fails (not `work`)
+   * is a store failure like any other: reported, and the work runs without it.
+   */
+  async function locked<T>(work: () => Promise<T>): Promise<T> {
+    if (!store.lock) return work()
+    let started = false
+    try {
+      return await store.lock(key, () => {
+        started = true
+        return work()
+      })
+    } catch (error) {
+      if (started) throw error
+      emit({ type: 'store_error', provider: name, operation: 'lock' })
+      return work()
+    }
+  }
+
+  function adopt(r: TokenRecord, flightEpoch: number): TokenRecord {
     current = r
+    epochOf.set(r.accessToken, flightEpoch)
+    remember(epochOf)
     if (r.refreshToken) refresh = { refreshToken: r.refreshToken, refreshExpiresAt: r.refreshExpiresAt! }
     return r
   }
 
-  function toRecord(set: TokenSet, t: number): TokenRecord {
-    const life = set.expiresIn ?? jwtLifetime(set.accessToken, t) ?? FALLBACK_LIFETIME
-    if (!(life > 0)) throw tokenError(provider, 'invalid_response', 200)
-    const r: TokenRecord = { v: 1, accessToken: set.accessToken, receivedAt: t, expiresAt: t + life * 1000 }
+  function toRecord(set: Awaited<ReturnType<Provider['processTokenResponse']>>, t: number): TokenRecord {
+    const life = lifetimeOf(set, t)
+    if (!(life > 0)) throw new PaymentAuthError(`${name}: the token answer has no usable lifetime`, { code: 'invalid_response', provider: name, status: 200 })
+    // A relayed token keeps its full lifetime for the margins (never a receipt in the future).
+    const receivedAt = set.issuedAt !== undefined && set.issuedAt < t ? set.issuedAt : t
+    const r: TokenRecord = { v: 1, accessToken: set.accessToken, receivedAt, expiresAt: t + life * 1000 }
     if (set.refreshToken) {
       r.refreshToken = set.refreshToken
       if (set.refreshExpiresIn !== undefined) r.refreshExpiresAt = t + set.refreshExpiresIn * 1000
@@ -142,10 +214,9 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
   }
 
   /** One token call, bounded by `timeout`; network failures and timeouts become typed errors. */
-  async function callOnce(grant: TokenGrant): Promise<TokenRecord> {
+  async function callOnce(grant: TokenGrant, id: string, startedAt: number): Promise<TokenRecord> {
     const controller = new AbortController()
     const request = await provider.buildTokenRequest(grant)
-    const started = now()
     const timedOut = () => new PaymentAuthError(`${name}: token request timed out after ${timeout} ms`, { code: 'timeout', provider: name })
     const work = (async () => {
       let response: Response
@@ -166,20 +237,21 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
       return timedOut()
     })
     const record = toRecord(set, now())
-    emit({ type: 'token_acquired', provider: name, grant: grant.type, expiresIn: Math.round((record.expiresAt - record.receivedAt) / 1000), ms: now() - started })
+    const expiresIn = Math.round((record.expiresAt - record.receivedAt) / 1000)
+    emit({ type: 'token_acquired', provider: name, id, source, grant: grant.type, expiresIn, startedAt, ms: now() - startedAt })
     return record
   }
 
   /** A token call with bounded, jittered backoff for transient failures; `Retry-After` honoured up to `maxDelay`. */
-  async function call(grant: TokenGrant): Promise<TokenRecord> {
+  async function call(grant: TokenGrant, id: string, startedAt: number): Promise<TokenRecord> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await callOnce(grant)
+        return await callOnce(grant, id, startedAt)
       } catch (thrown) {
         const error = asPaymentAuthError(thrown)
         const wait = error.retryAfter !== undefined ? error.retryAfter * 1000 : Math.random() * Math.min(maxDelay, delay * 2 ** attempt)
         const willRetry = error.retryable && attempt <= limit && wait <= maxDelay
-        emit({ type: 'token_error', provider: name, code: error.code, retryable: error.retryable, attempt, willRetry })
+        emit({ type: 'token_error', provider: name, id, code: error.code, retryable: error.retryable, attempt, willRetry })
         if (!willRetry) throw error
         await sleep(wait)
       }
@@ -196,46 +268,70 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
     })
   }
 
-  /** Adopt a fresh token from the store if one is there, else refresh grant, else client credentials. */
-  async function obtain(force: boolean): Promise<TokenRecord> {
+  /**
+   * Adopt a fresh token from the store if one is there, else refresh grant, else client credentials.
+   * A flight that a later rejection overtook hands its token to the callers that joined it, but
+   * does not make it current: the callers after the rejection wait for the next flight.
+   */
+  async function obtain(force: boolean, minMs: number, flightEpoch: number, id: string, startedAt: number): Promise<TokenRecord> {
     const t = now()
     if (!force) {
       // Re-read (under the store's lock, if any): another context may have just stored a fresh token,
       // possibly already pushed to us while we waited. Only a token outside its soft window counts.
       const raw = readRecord(await storeOp('get', () => store.get(key)))
       // An expired access token may come with a live refresh token (e.g. after a restart): keep that.
-      if (raw?.refreshToken && !refresh.refreshToken && !(raw.refreshExpiresAt! <= t)) refresh = { refreshToken: raw.refreshToken, refreshExpiresAt: raw.refreshExpiresAt! }
+      if (raw) lendRefreshToken(raw, t)
       const stored = usable(raw, t)
-      if (stored && t < softAt(stored)) {
-        if (stored.accessToken !== current?.accessToken) emit({ type: 'token_adopted', provider: name })
-        return adopt(stored)
+      if (stored && t < softAt(stored) && lasts(stored, t, minMs)) {
+        if (stored.accessToken !== current?.accessToken) emit({ type: 'token_adopted', provider: name, id, source: 'store', startedAt, ms: now() - startedAt })
+        return adopt(stored, flightEpoch)
       }
     }
     let record: TokenRecord | undefined
     const { refreshToken, refreshExpiresAt } = refresh
     if (provider.refreshable && refreshToken && !(refreshExpiresAt! <= t)) {
       try {
-        record = await callOnce({ type: 'refresh_token', refreshToken })
+        record = await callOnce({ type: 'refresh_token', refreshToken }, id, startedAt)
       } catch (error) {
         refresh = {}
-        emit({ type: 'refresh_failed', provider: name, code: asPaymentAuthError(error).code })
+        emit({ type: 'refresh_failed', provider: name, id, code: asPaymentAuthError(error).code })
       }
     }
-    record ??= await call(lastRejected ? { type: 'client_credentials', rejected: lastRejected } : { type: 'client_credentials' })
+    record ??= await call(lastRejected ? { type: 'client_credentials', rejected: lastRejected } : { type: 'client_credentials' }, id, startedAt)
     lastRejected = undefined
     rejected.delete(record.accessToken)
-    adopt(record)
+    if (flightEpoch < epoch) {
+      // Overtaken by a rejection: keep its refresh token, not its access token.
+      if (record.refreshToken) refresh = { refreshToken: record.refreshToken, refreshExpiresAt: record.refreshExpiresAt! }
+      epochOf.set(record.accessToken, flightEpoch)
+      remember(epochOf)
+      return record
+    }
+    adopt(record, flightEpoch)
     await storeOp('set', () => store.set(key, record, { ttlSeconds: Math.max(1, Math.ceil((usefulUntil(record) - now()) / 1000)) }))
     return record
   }
 
-  /** The single flight: concurrent callers share one acquisition; failures open the breaker. */
-  function acquire(force: boolean): Promise<TokenRecord> {
-    // `.finally` is attached after the assignment, so a flight that fails at once is still cleared.
-    inflight ??= (async () => {
+  function lendRefreshToken(r: TokenRecord, t: number): void {
+    if (r.refreshToken && !refresh.refreshToken && !(r.refreshExpiresAt! <= t)) refresh = { refreshToken: r.refreshToken, refreshExpiresAt: r.refreshExpiresAt! }
+  }
+
+  /**
+   * The single flight: concurrent callers share one acquisition; failures open the breaker.
+   * A flight that started before the latest rejection is not joined: the new one waits for it
+   * to end (never two acquisitions at once), then starts.
+   */
+  function acquire(force: boolean, minMs: number): Promise<TokenRecord> {
+    if (flight && flight.epoch >= epoch) return flight.promise
+    const prior = flight?.promise
+    const flightEpoch = epoch
+    const id = `${name}#${++flights}`
+    const promise: Promise<TokenRecord> = (async () => {
+      await prior?.catch(() => {})
       if (breakerOpen(now())) throw lastError
+      const startedAt = now()
       try {
-        const record = await (store.lock ? store.lock(key, () => obtain(force)) : obtain(force))
+        const record = await locked(() => obtain(force, minMs, flightEpoch, id, startedAt))
         failures = 0
         lastError = undefined
         return record
@@ -248,13 +344,15 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
         lastError = error
         // Fatal (bad credentials, malformed answers): the cached token goes too.
         if (!error.retryable) current = undefined
+        emit({ type: 'token_failed', provider: name, id, source, code: error.code, startedAt, ms: now() - startedAt })
         emit({ type: 'breaker_open', provider: name, code: error.code, ms })
         throw error
       }
     })().finally(() => {
-      inflight = undefined
+      if (flight?.promise === promise) flight = undefined
     })
-    return inflight
+    flight = { promise, epoch: flightEpoch }
+    return promise
   }
 
   function peek(): string | undefined {
@@ -264,38 +362,54 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
     return r.receivedAt <= t && t < softAt(r) && !rejected.has(r.accessToken) ? r.accessToken : undefined
   }
 
-  async function getToken({ forceRefresh = false }: GetTokenOptions = {}): Promise<string> {
+  async function getRecord({ forceRefresh = false, minValidity = 0 }: GetTokenOptions = {}): Promise<TokenInfo> {
     const t = now()
+    const minMs = minValidity * 1000
     const r = forceRefresh ? undefined : usable(current, t)
-    if (r && t < softAt(r)) return r.accessToken
-    if (r && t < hardAt(r)) {
-      // Soft window: serve this token; one background refresh (failures are kept for the breaker).
-      if (!breakerOpen(t)) acquire(false).catch(() => {})
-      return r.accessToken
+    if (r && lasts(r, t, minMs)) {
+      if (t < softAt(r)) return info(r)
+      if (refreshInBackground && t < hardAt(r)) {
+        // Soft window: serve this token; one background refresh (failures are kept for the breaker).
+        if (!breakerOpen(t)) acquire(false, 0).catch(() => {})
+        return info(r)
+      }
     }
     try {
-      return (await acquire(forceRefresh)).accessToken
+      let record = await acquire(forceRefresh, minMs)
+      // Joined a flight that adopted a stored token too close to its expiry for this caller: one more.
+      if (!lasts(record, now(), minMs)) record = await acquire(true, minMs)
+      return info(record)
     } catch (error) {
       // A transient failure while a token is still valid: keep serving it.
       const still = forceRefresh ? undefined : usable(current, now())
-      if (still && (error as PaymentAuthError).retryable) return still.accessToken
+      if (still && (error as PaymentAuthError).retryable) return info(still)
       throw error
     }
   }
 
   async function invalidate(rejectedAccessToken: string): Promise<void> {
     rejected.add(rejectedAccessToken)
-    if (rejected.size > 16) rejected.delete(rejected.values().next().value!)
+    remember(rejected)
     const wasCurrent = current?.accessToken === rejectedAccessToken
-    if (wasCurrent) {
+    // A newer token is in use: the report is stale, and that token is reused, not refreshed again.
+    const stale = current !== undefined && !wasCurrent
+    if (!stale) {
       current = undefined
       lastRejected = rejectedAccessToken
+      // Unless a flight that started before an earlier rejection brought it, this rejection is news:
+      // flights in progress may bring tokens that died with it.
+      const broughtBy = epochOf.get(rejectedAccessToken)
+      if (broughtBy === undefined || broughtBy >= epoch) epoch++
     }
     emit({ type: 'token_invalidated', provider: name, current: wasCurrent })
-    if (wasCurrent) {
+    if (stale) return
+    // Compare-and-delete under the store's lock: a newer token another context just stored stays.
+    await locked(async () => {
       const stored = readRecord(await storeOp('get', () => store.get(key)))
-      if (stored?.accessToken === rejectedAccessToken) await storeOp('delete', () => store.delete(key))
-    }
+      if (stored?.accessToken !== rejectedAccessToken) return
+      lendRefreshToken(stored, now())
+      await storeOp('delete', () => store.delete(key))
+    })
   }
 
   async function clear(): Promise<void> {
@@ -313,10 +427,17 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
     const r = pushed && usable(readRecord(pushed), now())
     if (!pushed) current = undefined
     else if (r && r.accessToken !== current?.accessToken && !(current && current.receivedAt > r.receivedAt)) {
-      emit({ type: 'token_adopted', provider: name })
-      adopt(r)
+      emit({ type: 'token_adopted', provider: name, source: 'store' })
+      adopt(r, epoch)
     }
   })
 
-  return { provider, getToken, invalidate, clear, peek }
+  return {
+    provider,
+    getRecord,
+    getToken: async (options) => (await getRecord(options)).accessToken,
+    invalidate,
+    clear,
+    peek,
+  }
 }

@@ -1,4 +1,4 @@
-import { readRecord, type TokenRecord } from '@payment-auth/ky'
+import { readRecord, type TokenRecord } from '@payment-auth/ky/store'
 
 type Listener = (record: TokenRecord | undefined) => void
 

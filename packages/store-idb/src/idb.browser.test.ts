@@ -2,10 +2,11 @@
  * Real Chromium: real IndexedDB, Web Locks and BroadcastChannel. The "tabs" are dedicated module
  * workers of the test page's origin, which share all three with each other and with the page.
  */
+import { createTokenManager } from '@payment-auth/ky'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { idbStore, type IdbStoreEvent } from './index.ts'
 import type { EndpointAnswer, TabCommand, TabMessage } from './test/tab.worker.ts'
-import { idbContract, tick, uniqueDb } from './test/util.ts'
+import { idbContract, testProvider, tick, uniqueDb } from './test/util.ts'
 
 idbContract('idbStore (Chromium IndexedDB)')
 
@@ -261,5 +262,31 @@ describe('four tabs (module workers) sharing one idbStore database', () => {
     expect(callsBy(api, others)).toBe(1)
     const events = (await Promise.all(others.map((t) => t.events()))).flat()
     expect(events.filter((e) => e === 'lock_stolen')).toHaveLength(1)
+  })
+})
+
+describe('compare-and-invalidate across tabs (real Web Locks and IndexedDB)', () => {
+  it('a late invalidate of an old token never deletes the newer token another tab just stored', async () => {
+    const dbName = uniqueDb()
+    let issued = 0
+    const endpoint = async () => {
+      await tick(20)
+      return Response.json({ access_token: `tok-${++issued}`, token_type: 'Bearer', expires_in: 3600 })
+    }
+    const provider = testProvider()
+    const tabA = idbStore({ dbName })
+    // Tab A deletes slowly: without the lock, its delete of tok-1 would land after tab B stored tok-2.
+    const slowA: typeof tabA = { ...tabA, delete: async (key) => (await tick(100), tabA.delete(key)) }
+    const a = createTokenManager({ provider, store: slowA, fetch: endpoint })
+    const b = createTokenManager({ provider, store: idbStore({ dbName }), fetch: endpoint })
+    expect(await a.getToken()).toBe('tok-1')
+    expect(await b.getToken()).toBe('tok-1')
+    const late = a.invalidate('tok-1')
+    await b.invalidate('tok-1')
+    expect(await b.getToken()).toBe('tok-2')
+    await late
+    const c = createTokenManager({ provider, store: idbStore({ dbName }), fetch: endpoint })
+    expect(await c.getToken()).toBe('tok-2') // adopted from IndexedDB
+    expect(issued).toBe(2)
   })
 })

@@ -5,7 +5,7 @@
  * `subscribe` pushes fresh or removed tokens to the other contexts (BroadcastChannel).
  * Where any of those is missing it degrades (memory, no lock, no push) and says so once.
  */
-import { memoryStore, readRecord, usefulUntil, type TokenRecord, type TokenStore } from '@payment-auth/ky'
+import { memoryStore, readRecord, usefulUntil, type TokenRecord, type TokenStore } from '@payment-auth/ky/store'
 import { createStore, del, get, promisifyRequest, set, type UseStore } from 'idb-keyval'
 import { broadcaster } from './broadcast.ts'
 import { webLocks, withLock } from './lock.ts'

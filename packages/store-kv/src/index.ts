@@ -1,4 +1,4 @@
-import { readRecord, usefulUntil, type TokenStore } from '@payment-auth/ky'
+import { readRecord, usefulUntil, type TokenStore } from '@payment-auth/ky/store'
 
 /** The part of a Workers KV namespace binding this store uses (structural, so no Cloudflare types leak in). */
 export interface KvNamespaceLike {

@@ -1,4 +1,5 @@
-import { defineProvider, errorForAnswer, joinUrl, readJson, toTokenSet, type Provider } from '../provider.ts'
+import { errorForAnswer, readJson, toTokenSet } from '../answer.ts'
+import { defineProvider, joinUrl, jsonCredentialsRequest, type Provider } from '../provider.ts'
 
 export interface AbbeycrossOptions {
   baseUrl: string
@@ -25,12 +26,7 @@ export function abbeycross({ baseUrl, clientId, clientSecret }: AbbeycrossOption
     key: `abbeycross ${url} ${clientId}`,
     origins: [baseUrl],
     secrets: [clientSecret],
-    buildTokenRequest: () =>
-      new Request(url, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', accept: 'application/json' },
-        body: JSON.stringify({ client_id: clientId, client_secret: clientSecret }),
-      }),
+    buildTokenRequest: () => jsonCredentialsRequest(url, clientId, clientSecret),
     async processTokenResponse(response, provider) {
       const body = (await readJson(response)) as Record<string, unknown> | undefined
       if (!response.ok) throw errorForAnswer(provider, response, body)

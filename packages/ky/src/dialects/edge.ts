@@ -1,4 +1,5 @@
-import { defineProvider, joinUrl, processOAuthResponse, tokenError, type Provider } from '../provider.ts'
+import { processOAuthResponse, tokenError } from '../answer.ts'
+import { defineProvider, joinUrl, type Provider } from '../provider.ts'
 
 export interface EdgeOptions {
   /** The payment-auth edge Worker, e.g. `https://auth.example.com`. */
@@ -34,6 +35,7 @@ export function edge({ url, provider: name, credential, scope, apiBaseUrl }: Edg
     key: `edge ${url} ${name} ${scope ?? ''}`,
     origins: apiBaseUrl ? [apiBaseUrl] : [],
     secrets: typeof credential === 'string' ? [credential] : [],
+    source: 'edge',
     async buildTokenRequest(grant) {
       const rejected = grant.type === 'client_credentials' ? grant.rejected : undefined
       const body = rejected ? { provider: name, access_token: rejected, scope } : { provider: name, scope }

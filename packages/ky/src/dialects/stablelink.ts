@@ -1,4 +1,5 @@
-import { codeForStatus, defineProvider, errorForAnswer, joinUrl, readJson, toTokenSet, tokenError, type Provider } from '../provider.ts'
+import { codeForStatus, errorForAnswer, readJson, toTokenSet, tokenError } from '../answer.ts'
+import { defineProvider, joinUrl, type Provider } from '../provider.ts'
 
 export interface StablelinkOptions {
   /** e.g. `https://openapi.dev.stablelink.app`; any path is kept. */

@@ -1,4 +1,4 @@
-import { defineProvider, joinUrl, type Provider } from '../provider.ts'
+import { defineProvider, joinUrl, jsonCredentialsRequest, type Provider } from '../provider.ts'
 
 export interface StonexOptions {
   /** e.g. `https://api.sandbox.payments.stonex.com`. */
@@ -23,11 +23,6 @@ export function stonex({ baseUrl, clientId, clientSecret }: StonexOptions): Prov
     key: `stonex ${url} ${clientId}`,
     origins: [baseUrl],
     secrets: [clientSecret],
-    buildTokenRequest: () =>
-      new Request(url, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', accept: 'application/json' },
-        body: JSON.stringify({ client_id: clientId, client_secret: clientSecret }),
-      }),
+    buildTokenRequest: () => jsonCredentialsRequest(url, clientId, clientSecret),
   })
 }

@@ -1,0 +1,30 @@
+import { describe, expect, it } from 'vitest'
+
+describe('the public surface', () => {
+  it('the main entry exports what DESIGN.md names, nothing internal', async () => {
+    const names = Object.keys(await import('./index.ts')).sort()
+    expect(names).toEqual([
+      'PaymentAuthError',
+      'abbeycross',
+      'createTokenManager',
+      'defineProvider',
+      'edge',
+      'isPaymentAuthError',
+      'memoryStore',
+      'oauth2',
+      'stablelink',
+      'stonex',
+      'withPaymentAuth',
+    ])
+  })
+
+  it('store authors get readRecord and usefulUntil from @payment-auth/ky/store', async () => {
+    const names = Object.keys(await import('./store-entry.ts')).sort()
+    expect(names).toEqual(['memoryStore', 'readRecord', 'usefulUntil'])
+  })
+
+  it('the diagnostics tap lives at @payment-auth/ky/diagnostics', async () => {
+    const { DIAGNOSTICS } = await import('./diagnostics.ts')
+    expect(DIAGNOSTICS).toBe(Symbol.for('payment-auth.diagnostics'))
+  })
+})
