@@ -92,23 +92,43 @@ export function codeForStatus(status: number): PaymentAuthErrorCode {
   return 'invalid_response'
 }
 
-/** The error for a token answer. The message names the provider, the status and a vetted error code only. */
-export function tokenError(provider: Provider, code: PaymentAuthErrorCode, status: number, detail?: unknown, retryAfter?: number): PaymentAuthError {
-  const shown = typeof detail === 'string' && /^[\w.-]{1,40}$/.test(detail) ? ` (${provider.redact(detail)})` : ''
-  return new PaymentAuthError(`${provider.name}: token request failed with ${code}, HTTP ${status}${shown}`, {
+/** What a provider said about an error, as it may be kept: its code (a short token) and its words, redacted and cut. */
+export interface ProviderSaid {
+  code?: unknown
+  message?: unknown
+}
+
+const MAX_PROVIDER_MESSAGE = 200
+
+/**
+ * The error for a token answer. The message names the provider, the status and the provider's
+ * code when it is a plain token; `providerMessage` keeps its words, redacted, at most 200 characters.
+ */
+export function tokenError(provider: Provider, code: PaymentAuthErrorCode, status: number, said: ProviderSaid = {}, retryAfter?: number): PaymentAuthError {
+  const named = typeof said.code === 'number' ? String(said.code) : said.code
+  const providerCode = typeof named === 'string' && /^[\w.:-]{1,64}$/.test(named) ? provider.redact(named) : undefined
+  const providerMessage =
+    typeof said.message === 'string' && said.message.trim() ? provider.redact(said.message.trim()).slice(0, MAX_PROVIDER_MESSAGE) : undefined
+  const cause = new Error(`the token endpoint answered HTTP ${status}`)
+  cause.name = 'HTTPError'
+  return new PaymentAuthError(`${provider.name}: token request failed with ${code}, HTTP ${status}${providerCode ? ` (${providerCode})` : ''}`, {
     code,
     provider: provider.name,
     status,
     retryAfter,
+    providerCode,
+    providerMessage,
+    cause,
   })
 }
 
-/** The error for a non-2xx token answer, from its status, RFC 6749 `error` or a provider `code`. */
+/** The error for a non-2xx token answer, from its status, RFC 6749 `error`/`error_description` or a provider `code`/`text`. */
 export function errorForAnswer(provider: Provider, response: Response, body: unknown): PaymentAuthError {
   const o = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>
   const named = typeof o.error === 'string' ? o.error : o.code
   const code = named === 'invalid_client' ? 'invalid_client' : codeForStatus(response.status)
-  return tokenError(provider, code, response.status, named, retryAfterSeconds(response.headers.get('retry-after')))
+  const said = { code: named, message: o.error_description ?? o.text ?? o.message }
+  return tokenError(provider, code, response.status, said, retryAfterSeconds(response.headers.get('retry-after')))
 }
 
 /** Processes a standard RFC 6749 token answer (the `oauth2` and `stonex` dialects, and the default). */

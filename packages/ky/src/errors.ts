@@ -35,6 +35,10 @@ export interface PaymentAuthErrorOptions {
   provider: string
   status?: number | undefined
   retryAfter?: number | undefined
+  /** The provider's own error code (RFC `error`, stablelink's `retcode`, AbbeyCross's `code`). */
+  providerCode?: string | undefined
+  /** The provider's own words (`error_description`, `text`), already redacted and cut to 200 characters. */
+  providerMessage?: string | undefined
   cause?: unknown
 }
 
@@ -60,6 +64,10 @@ export class PaymentAuthError extends Error {
   readonly retryable: boolean
   /** Seconds the provider asked us to wait (`Retry-After`), when it said. */
   readonly retryAfter: number | undefined
+  /** What the provider called the error: RFC `error`, stablelink's `retcode`, AbbeyCross's `code`; the edge Worker's own `error`. */
+  readonly providerCode: string | undefined
+  /** What the provider said about it (`error_description`, `text`), secrets removed, at most 200 characters. */
+  readonly providerMessage: string | undefined
 
   constructor(message: string, options: PaymentAuthErrorOptions) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause })
@@ -68,6 +76,8 @@ export class PaymentAuthError extends Error {
     this.status = options.status
     this.retryable = RETRYABLE.has(options.code)
     this.retryAfter = options.retryAfter
+    this.providerCode = options.providerCode
+    this.providerMessage = options.providerMessage
     diagnose(this)
   }
 }

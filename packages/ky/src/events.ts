@@ -48,6 +48,8 @@ export type PaymentAuthEvent =
   | { type: 'breaker_open'; provider: string; code: PaymentAuthErrorCode; ms: number }
   /** A store operation failed or hung; the manager carries on from memory (without the lock, for `lock`). */
   | { type: 'store_error'; provider: string; operation: 'get' | 'set' | 'delete' | 'lock' }
+  /** A request went out without the token: its origin is not in `origins` (once per origin per `withPaymentAuth`). */
+  | { type: 'origin_skipped'; provider: string; origin: string }
   /** The hook replayed a request after a 401 (`status`), with a fresh token. */
   | { type: 'replay'; provider: string; status: number }
 

@@ -315,6 +315,41 @@ describe('a revocation landing during a background refresh (the double fault)', 
     expect(endpoint.calls).toBe(3)
   })
 
+  it('costs no request when the refresh lands before the 401 does: a suspect replay token gets one more replay, after a new acquisition', async () => {
+    const api = fakeApi()
+    let clockT = Date.now()
+    let releaseRefresh!: () => void
+    const refreshHeld = new Promise<void>((resolve) => (releaseRefresh = resolve))
+    let releaseApi!: () => void
+    const apiHeld = new Promise<void>((resolve) => (releaseApi = resolve))
+    const endpoint = tokenEndpoint([
+      (n) => (api.valid.add(`tok-${n + 1}`), issue(3600)(n)),
+      async (n) => (await refreshHeld, api.valid.add(`tok-${n + 1}`), issue(3600)(n)), // the background refresh: tok-2
+      (n) => (api.valid.add(`tok-${n + 1}`), issue(3600)(n)),
+    ])
+    const slowApi = async (input: Request | URL | string, init?: RequestInit) => {
+      const request = new Request(input, init)
+      if (new URL(request.url).pathname === '/slow' && request.headers.get('authorization') === 'Bearer tok-1') await apiHeld
+      return api.fetch(request)
+    }
+    const client = ky.create({ baseUrl: 'https://api.test/', fetch: slowApi, retry: 0 }).extend(
+      withPaymentAuth({ provider: testProvider(), fetch: endpoint.fetch, now: () => clockT }),
+    )
+    await client.get('warm').json()
+    clockT += 3600_000 - 30_000 // soft window
+    await client.get('starts-the-refresh').json() // tok-1, and the refresh starts (held)
+    const slow = client.post('slow', { json: { amount: 7 } }).json<{ body: string; token: string }>() // sent with tok-1
+    await tick(5)
+    releaseRefresh()
+    await tick(5) // tok-2 is current now
+    api.valid.clear() // the revocation: tok-1 and tok-2 die
+    releaseApi() // the slow request's 401 arrives only now
+    const paid = await slow
+    expect(paid.token).toBe('Bearer tok-3')
+    expect(JSON.parse(paid.body)).toEqual({ amount: 7 })
+    expect(endpoint.calls).toBe(3)
+  })
+
   it('a permanent 401 does not loop: each request is sent twice at most and costs at most one token call', async () => {
     const { client, endpoint, api, revokeAll } = setup()
     await client.get('warm').json()

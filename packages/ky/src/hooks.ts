@@ -1,7 +1,9 @@
 import type { Options } from 'ky'
+import * as v from 'valibot'
 import { PaymentAuthError } from './errors.ts'
 import { safeListener, type PaymentAuthEventListener } from './events.ts'
-import { createTokenManager, type TokenManager, type TokenManagerOptions } from './manager.ts'
+import { checkOptions, func, origins } from './options.ts'
+import { createTokenManager, insides, type TokenManager, type TokenManagerOptions } from './manager.ts'
 
 /** What the hook itself does, whichever way the token manager is given. */
 export interface HookOptions {
@@ -43,6 +45,49 @@ function unlessAborted<T>(promise: Promise<T>, signal: AbortSignal | null): Prom
   })
 }
 
+const Hook = v.object(
+  {
+    retryUnauthorized: v.optional(v.boolean('must be a boolean')),
+    origins: v.optional(origins),
+    onEvent: v.optional(func),
+  },
+  'must be an object',
+)
+
+/** The URL of what ky hands to fetch, without building a Request (a Request-like from another realm has `url`). */
+function urlOf(input: Request | URL | string): string {
+  return typeof input === 'string' ? input : input instanceof URL ? input.href : String((input as { url?: unknown }).url)
+}
+
+function originOf(url: string): string | undefined {
+  try {
+    return new URL(url).origin
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * A Request this realm's fetch and headers understand: ky's own, or one rebuilt from a
+ * Request-like (another realm's, a polyfill's) that a `beforeRequest` hook returned.
+ */
+function toRequest(input: Request | URL | string, init?: RequestInit): Request {
+  if (input instanceof Request) return input
+  if (typeof input === 'string' || input instanceof URL) return new Request(input, init)
+  const like = input as Request
+  return new Request(like.url, {
+    method: like.method,
+    headers: like.headers,
+    body: like.body,
+    signal: like.signal,
+    redirect: like.redirect,
+    credentials: like.credentials,
+    ...init,
+    // A streamed body needs this in Node and browsers.
+    ...(like.body && { duplex: 'half' }),
+  } as RequestInit)
+}
+
 /**
  * ky options that authenticate every request to the provider's API: pass them to
  * `ky.extend` or `ky.create`. The token is attached inside ky's own `fetch` (so ky's
@@ -62,6 +107,7 @@ function unlessAborted<T>(promise: Promise<T>, signal: AbortSignal | null): Prom
  * ```
  */
 export function withPaymentAuth(options: PaymentAuthOptions): Options {
+  checkOptions('withPaymentAuth', Hook, options)
   const { retryUnauthorized = true } = options
   const tokens = managerOf(options)
   const name = tokens.provider.name
@@ -69,16 +115,29 @@ export function withPaymentAuth(options: PaymentAuthOptions): Options {
   // Serialized origins end where the path begins: `https://a.test/` never matches `https://a.test.evil/`.
   const prefixes = (options.origins ?? tokens.provider.origins).map((origin) => `${new URL(origin).origin}/`)
   const allowed = (url: string) => prefixes.some((prefix) => url.startsWith(prefix))
+  /** Origins a request went to without the token, each reported once (bounded). */
+  const skipped = new Set<string>()
+  const inside = insides.get(tokens)
 
   async function send(inner: Fetch, replayable: boolean, input: Request | URL | string, init?: RequestInit): Promise<Response> {
-    const request = input instanceof Request ? input : new Request(input, init)
-    if (!allowed(request.url)) return inner(input, init)
+    const url = urlOf(input)
+    if (!allowed(url)) {
+      // Not for the token: untouched. Said once per origin, so a split-host setup never fails silently.
+      const origin = originOf(url)
+      if (origin && !skipped.has(origin) && skipped.size < 100) {
+        skipped.add(origin)
+        emit({ type: 'origin_skipped', provider: name, origin })
+      }
+      return inner(input, init)
+    }
+    const request = toRequest(input, init)
     const token = tokens.peek() ?? (await unlessAborted(tokens.getToken(), request.signal))
     // Keep a copy of the body for the replay; a one-shot stream cannot be copied without buffering it.
     const copy = retryUnauthorized && request.body && replayable ? request.clone() : undefined
     // Set the header for the send only: ky keeps this Request (HTTPError.request, hooks), so it must not keep the token.
     const prior = request.headers.get('authorization')
     request.headers.set('authorization', `Bearer ${token}`)
+    const flightsAtSend = inside?.flights() ?? 0
     let response: Response
     try {
       response = await inner(request, init)
@@ -98,10 +157,22 @@ export function withPaymentAuth(options: PaymentAuthOptions): Options {
       })
     }
     const fresh = await unlessAborted(tokens.getToken(), request.signal)
+    // A token whose acquisition was already running when this request went out may predate the
+    // revocation that killed the first one (the double fault): keep a copy for one more replay.
+    const suspect = inside !== undefined && (inside.flightOf(fresh) ?? Number.POSITIVE_INFINITY) <= flightsAtSend
     const replay = copy ?? new Request(request)
+    const spare = suspect ? replay.clone() : undefined
     replay.headers.set('authorization', `Bearer ${fresh}`)
     emit({ type: 'replay', provider: name, status: 401 })
-    return inner(replay, init)
+    const replayed = await inner(replay, init)
+    if (replayed.status !== 401 || !spare) return replayed
+    // It did: once more, with a token from an acquisition that starts after this 401 (never a loop).
+    await replayed.body?.cancel()
+    await tokens.invalidate(fresh)
+    const last = await unlessAborted(tokens.getToken(), request.signal)
+    spare.headers.set('authorization', `Bearer ${last}`)
+    emit({ type: 'replay', provider: name, status: 401 })
+    return inner(spare, init)
   }
 
   // One wrapper per inner fetch, so the warm path allocates nothing.

@@ -1,6 +1,8 @@
 import { lifetimeOf } from './answer.ts'
 import { PaymentAuthError, safeCause } from './errors.ts'
 import { safeListener, type PaymentAuthEventListener } from './events.ts'
+import * as v from 'valibot'
+import { checkOptions, func, nonNegative } from './options.ts'
 import type { Provider, TokenGrant } from './provider.ts'
 import { memoryStore, readRecord, usefulUntil, type TokenRecord, type TokenStore } from './store.ts'
 
@@ -90,6 +92,15 @@ function deadline<T>(work: Promise<T>, ms: number, onTimeout: () => unknown): Pr
   return Promise.race([work, expired]).finally(() => clearTimeout(timer))
 }
 
+/** The host of a URL (never its path or query, which may carry credentials). */
+const hostOf = (url: string) => {
+  try {
+    return new URL(url).host
+  } catch {
+    return 'an invalid URL'
+  }
+}
+
 /** A Set or Map that forgets its oldest entry past `REMEMBERED`. */
 function remember<K>(collection: Set<K> | Map<K, unknown>): void {
   if (collection.size > REMEMBERED) collection.delete(collection.keys().next().value!)
@@ -97,6 +108,23 @@ function remember<K>(collection: Set<K> | Map<K, unknown>): void {
 
 const info = ({ accessToken, expiresAt, receivedAt, scope }: TokenRecord): TokenInfo =>
   scope === undefined ? { accessToken, expiresAt, receivedAt } : { accessToken, expiresAt, receivedAt, scope }
+
+const positive = v.pipe(v.number('must be a number'), v.minValue(1, 'must be at least 1'))
+const ManagerOptions = v.object(
+  {
+    provider: v.object({ name: v.string('must be a string'), key: v.string('must be a string'), buildTokenRequest: func, processTokenResponse: func }, 'must be a provider, e.g. oauth2({...})'),
+    store: v.optional(v.object({ get: func, set: func, delete: func }, 'must be a TokenStore: get, set and delete')),
+    refreshAhead: v.optional(nonNegative),
+    fetch: v.optional(func),
+    timeout: v.optional(positive),
+    onEvent: v.optional(func),
+    now: v.optional(func),
+    backoff: v.optional(v.object({ limit: v.optional(nonNegative), delay: v.optional(nonNegative), maxDelay: v.optional(nonNegative) }, 'must be an object')),
+    storeTimeout: v.optional(positive),
+    refreshInBackground: v.optional(v.boolean('must be a boolean')),
+  },
+  'must be an object',
+)
 
 /** One acquisition in progress: every concurrent caller shares it. */
 interface Flight {
@@ -116,6 +144,7 @@ interface Flight {
  * ```
  */
 export function createTokenManager(options: TokenManagerOptions): TokenManager {
+  checkOptions('createTokenManager', ManagerOptions, options)
   const { provider, refreshAhead = 60, timeout = 10_000, storeTimeout = 2000, refreshInBackground = true } = options
   const now = options.now ?? Date.now
   const store = options.store ?? memoryStore({ now })
@@ -133,8 +162,8 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
   let flights = 0
   /** Rejections so far that no earlier rejection explains; a flight started before the latest one may bring a dead token. */
   let epoch = 0
-  /** The epoch of the flight that brought each recent token. */
-  const epochOf = new Map<string, number>()
+  /** The flight that brought each recent token: its epoch and its number (flights are numbered as they start). */
+  const broughtBy = new Map<string, { epoch: number; flight: number }>()
   const rejected = new Set<string>()
   /** The token an API rejected since the last acquisition: the next grant names it (the edge's compare-and-invalidate). */
   let lastRejected: string | undefined
@@ -191,10 +220,10 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
     }
   }
 
-  function adopt(r: TokenRecord, flightEpoch: number): TokenRecord {
+  function adopt(r: TokenRecord, flightEpoch: number, flightNumber: number): TokenRecord {
     current = r
-    epochOf.set(r.accessToken, flightEpoch)
-    remember(epochOf)
+    broughtBy.set(r.accessToken, { epoch: flightEpoch, flight: flightNumber })
+    remember(broughtBy)
     if (r.refreshToken) refresh = { refreshToken: r.refreshToken, refreshExpiresAt: r.refreshExpiresAt! }
     return r
   }
@@ -216,7 +245,15 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
   /** One token call, bounded by `timeout`; network failures and timeouts become typed errors. */
   async function callOnce(grant: TokenGrant, id: string, startedAt: number): Promise<TokenRecord> {
     const controller = new AbortController()
-    const request = await provider.buildTokenRequest(grant)
+    let request: Request
+    try {
+      request = await provider.buildTokenRequest(grant)
+    } catch (error) {
+      if (error instanceof PaymentAuthError) throw error
+      // A bug in the dialect or its options, not the provider's failure: no retry, no breaker.
+      throw new PaymentAuthError(`${name}: the token request could not be built`, { code: 'invalid_config', provider: name, cause: safeCause(error, provider.redact) })
+    }
+    const host = hostOf(request.url)
     const timedOut = () => new PaymentAuthError(`${name}: token request timed out after ${timeout} ms`, { code: 'timeout', provider: name })
     const work = (async () => {
       let response: Response
@@ -224,7 +261,7 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
         response = await fetchToken(request, { signal: controller.signal })
       } catch (error) {
         if (controller.signal.aborted) throw timedOut()
-        throw new PaymentAuthError(`${name}: token request failed (network)`, {
+        throw new PaymentAuthError(`${name}: token request to ${host} failed (network)`, {
           code: 'network',
           provider: name,
           cause: safeCause(error, provider.redact),
@@ -273,7 +310,7 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
    * A flight that a later rejection overtook hands its token to the callers that joined it, but
    * does not make it current: the callers after the rejection wait for the next flight.
    */
-  async function obtain(force: boolean, minMs: number, flightEpoch: number, id: string, startedAt: number): Promise<TokenRecord> {
+  async function obtain(force: boolean, minMs: number, flightEpoch: number, flightNumber: number, id: string, startedAt: number): Promise<TokenRecord> {
     const t = now()
     if (!force) {
       // Re-read (under the store's lock, if any): another context may have just stored a fresh token,
@@ -284,7 +321,7 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
       const stored = usable(raw, t)
       if (stored && t < softAt(stored) && lasts(stored, t, minMs)) {
         if (stored.accessToken !== current?.accessToken) emit({ type: 'token_adopted', provider: name, id, source: 'store', startedAt, ms: now() - startedAt })
-        return adopt(stored, flightEpoch)
+        return adopt(stored, flightEpoch, flightNumber)
       }
     }
     let record: TokenRecord | undefined
@@ -303,11 +340,11 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
     if (flightEpoch < epoch) {
       // Overtaken by a rejection: keep its refresh token, not its access token.
       if (record.refreshToken) refresh = { refreshToken: record.refreshToken, refreshExpiresAt: record.refreshExpiresAt! }
-      epochOf.set(record.accessToken, flightEpoch)
-      remember(epochOf)
+      broughtBy.set(record.accessToken, { epoch: flightEpoch, flight: flightNumber })
+      remember(broughtBy)
       return record
     }
-    adopt(record, flightEpoch)
+    adopt(record, flightEpoch, flightNumber)
     await storeOp('set', () => store.set(key, record, { ttlSeconds: Math.max(1, Math.ceil((usefulUntil(record) - now()) / 1000)) }))
     return record
   }
@@ -325,18 +362,24 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
     if (flight && flight.epoch >= epoch) return flight.promise
     const prior = flight?.promise
     const flightEpoch = epoch
-    const id = `${name}#${++flights}`
+    const flightNumber = ++flights
+    const id = `${name}#${flightNumber}`
     const promise: Promise<TokenRecord> = (async () => {
       await prior?.catch(() => {})
       if (breakerOpen(now())) throw lastError
       const startedAt = now()
       try {
-        const record = await locked(() => obtain(force, minMs, flightEpoch, id, startedAt))
+        const record = await locked(() => obtain(force, minMs, flightEpoch, flightNumber, id, startedAt))
         failures = 0
         lastError = undefined
         return record
       } catch (thrown) {
         const error = asPaymentAuthError(thrown)
+        // The caller's mistake (options, a dialect's bug) is not the provider failing: no breaker.
+        if (error.code === 'invalid_config') {
+          emit({ type: 'token_failed', provider: name, id, source, code: error.code, startedAt, ms: now() - startedAt })
+          throw error
+        }
         failures++
         const ms = error.retryAfter !== undefined ? error.retryAfter * 1000 : Math.min(60_000, 1000 * 2 ** (failures - 1))
         openedAt = now()
@@ -398,8 +441,8 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
       lastRejected = rejectedAccessToken
       // Unless a flight that started before an earlier rejection brought it, this rejection is news:
       // flights in progress may bring tokens that died with it.
-      const broughtBy = epochOf.get(rejectedAccessToken)
-      if (broughtBy === undefined || broughtBy >= epoch) epoch++
+      const flightEpoch = broughtBy.get(rejectedAccessToken)?.epoch
+      if (flightEpoch === undefined || flightEpoch >= epoch) epoch++
     }
     emit({ type: 'token_invalidated', provider: name, current: wasCurrent })
     if (stale) return
@@ -428,11 +471,11 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
     if (!pushed) current = undefined
     else if (r && r.accessToken !== current?.accessToken && !(current && current.receivedAt > r.receivedAt)) {
       emit({ type: 'token_adopted', provider: name, source: 'store' })
-      adopt(r, epoch)
+      adopt(r, epoch, Number.POSITIVE_INFINITY)
     }
   })
 
-  return {
+  const manager: TokenManager = {
     provider,
     getRecord,
     getToken: async (options) => (await getRecord(options)).accessToken,
@@ -440,4 +483,18 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
     clear,
     peek,
   }
+  insides.set(manager, { flights: () => flights, flightOf: (accessToken) => broughtBy.get(accessToken)?.flight })
+  return manager
 }
+
+/**
+ * What the hook of this package may ask a manager it did not build: how many acquisitions have
+ * started, and which one brought a token (to tell whether a revocation may have killed it too).
+ */
+export interface ManagerInsides {
+  flights(): number
+  flightOf(accessToken: string): number | undefined
+}
+
+/** Managers made by `createTokenManager` and their insides (another `TokenManager` implementation has none). */
+export const insides = new WeakMap<TokenManager, ManagerInsides>()

@@ -1,6 +1,8 @@
+import * as v from 'valibot'
 import { processOAuthResponse } from './answer.ts'
 import { redact } from './errors.ts'
 import type { TokenSource } from './events.ts'
+import { checkOptions, func, origins, text } from './options.ts'
 
 /** What the token manager asks a provider for. `rejected` names the token an API just refused. */
 export type TokenGrant = { type: 'client_credentials'; rejected?: string } | { type: 'refresh_token'; refreshToken: string }
@@ -55,6 +57,20 @@ export interface ProviderDefinition {
   processTokenResponse?: (response: Response, provider: Provider) => Promise<TokenSet>
 }
 
+const Definition = v.object(
+  {
+    name: text,
+    key: v.optional(text),
+    origins: v.optional(origins),
+    secrets: v.optional(v.array(v.optional(v.string('must be a string')), 'must be an array of strings')),
+    refreshable: v.optional(v.boolean('must be a boolean')),
+    source: v.optional(v.picklist(['network', 'edge'], 'must be network or edge')),
+    buildTokenRequest: func,
+    processTokenResponse: v.optional(func),
+  },
+  'must be an object',
+)
+
 /**
  * Adds a dialect payment-auth does not ship.
  *
@@ -75,6 +91,7 @@ export interface ProviderDefinition {
  * ```
  */
 export function defineProvider(definition: ProviderDefinition): Provider {
+  checkOptions('defineProvider', Definition, definition)
   const secrets = (definition.secrets ?? []).filter((s): s is string => typeof s === 'string')
   const process = definition.processTokenResponse ?? processOAuthResponse
   const provider: Provider = {

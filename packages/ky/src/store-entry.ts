@@ -17,3 +17,5 @@
  * ```
  */
 export { memoryStore, readRecord, usefulUntil, type TokenRecord, type TokenStore } from './store.ts'
+/** Check an adapter's options like the shipped factories do: `invalid_config` naming the option, never its value. */
+export { checkOptions, func, nonNegative, text } from './options.ts'

@@ -296,3 +296,10 @@ describe('a token manager over idbStore', () => {
     expect(endpoint.calls).toBe(2)
   })
 })
+
+describe('options', () => {
+  it('a mistake is invalid_config from idbStore itself, naming the option', () => {
+    expect(() => idbStore({ lockTimeout: -1 })).toThrow(expect.objectContaining({ code: 'invalid_config', message: 'idbStore: `lockTimeout` must not be negative (got number)' }))
+    expect(() => idbStore({ dbName: '' })).toThrow(expect.objectContaining({ code: 'invalid_config', message: 'idbStore: `dbName` must not be empty (got string)' }))
+  })
+})

@@ -5,7 +5,8 @@
  * `subscribe` pushes fresh or removed tokens to the other contexts (BroadcastChannel).
  * Where any of those is missing it degrades (memory, no lock, no push) and says so once.
  */
-import { memoryStore, readRecord, usefulUntil, type TokenRecord, type TokenStore } from '@payment-auth/ky/store'
+import { checkOptions, func, memoryStore, nonNegative, readRecord, text, usefulUntil, type TokenRecord, type TokenStore } from '@payment-auth/ky/store'
+import * as v from 'valibot'
 import { createStore, del, get, promisifyRequest, set, type UseStore } from 'idb-keyval'
 import { broadcaster } from './broadcast.ts'
 import { webLocks, withLock } from './lock.ts'
@@ -90,7 +91,20 @@ const noop = () => {}
  * )
  * ```
  */
+const Options = v.object(
+  {
+    dbName: v.optional(text),
+    storeName: v.optional(text),
+    lockTimeout: v.optional(nonNegative),
+    openTimeout: v.optional(nonNegative),
+    onEvent: v.optional(func),
+    now: v.optional(func),
+  },
+  'must be an object',
+)
+
 export function idbStore(options: IdbStoreOptions = {}): IdbStore {
+  checkOptions('idbStore', Options, options)
   const { dbName = 'payment-auth', storeName = 'tokens', lockTimeout = 10_000, openTimeout = 1500, onEvent } = options
   const now = options.now ?? Date.now
 

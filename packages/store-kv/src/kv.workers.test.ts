@@ -94,3 +94,12 @@ describe('the token manager over kvStore', () => {
     expect(second.calls).toBe(0)
   })
 })
+
+describe('options', () => {
+  it('a missing binding is invalid_config from kvStore itself, not a crash on the first request', () => {
+    expect(() => kvStore(undefined as unknown as KvNamespaceLike)).toThrow(
+      expect.objectContaining({ code: 'invalid_config', message: 'kvStore: `namespace` must be a KV namespace binding, e.g. env.TOKENS (is the binding configured?) (got undefined)' }),
+    )
+    expect(() => kvStore(env.TOKENS, { prefix: 7 as unknown as string })).toThrow(expect.objectContaining({ message: 'kvStore: `options.prefix` must be a string (got number)' }))
+  })
+})

@@ -1,11 +1,15 @@
 import { errorForAnswer, readJson, toTokenSet } from '../answer.ts'
+import { BaseUrlCredentials, checkOptions } from '../options.ts'
 import { defineProvider, joinUrl, jsonCredentialsRequest, type Provider } from '../provider.ts'
 
 export interface AbbeycrossOptions {
   baseUrl: string
   clientId: string
   clientSecret: string
+  /** The API's base URL when it is not on `baseUrl`'s origin: its origin is where the token may be sent by default. */
+  apiBaseUrl?: string
 }
+
 
 /**
  * AbbeyCross: JSON `{client_id, client_secret}` to `/v1/oauth/token`. The success body is
@@ -19,12 +23,13 @@ export interface AbbeycrossOptions {
  * const provider = abbeycross({ baseUrl: 'https://api.abbeycross.example', clientId, clientSecret })
  * ```
  */
-export function abbeycross({ baseUrl, clientId, clientSecret }: AbbeycrossOptions): Provider {
+export function abbeycross(options: AbbeycrossOptions): Provider {
+  const { baseUrl, clientId, clientSecret, apiBaseUrl } = checkOptions('abbeycross', BaseUrlCredentials, options)
   const url = joinUrl(baseUrl, '/v1/oauth/token')
   return defineProvider({
     name: 'abbeycross',
     key: `abbeycross ${url} ${clientId}`,
-    origins: [baseUrl],
+    origins: [apiBaseUrl ?? baseUrl],
     secrets: [clientSecret],
     buildTokenRequest: () => jsonCredentialsRequest(url, clientId, clientSecret),
     async processTokenResponse(response, provider) {

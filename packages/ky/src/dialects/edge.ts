@@ -1,4 +1,6 @@
-import { processOAuthResponse, tokenError } from '../answer.ts'
+import { processOAuthResponse, readJson, tokenError } from '../answer.ts'
+import * as v from 'valibot'
+import { checkOptions, func, httpUrl, optionalText, text } from '../options.ts'
 import { defineProvider, joinUrl, type Provider } from '../provider.ts'
 
 export interface EdgeOptions {
@@ -12,6 +14,11 @@ export interface EdgeOptions {
   /** The provider API the token is for: its origin is where the token may be sent by default. */
   apiBaseUrl?: string
 }
+
+const Options = v.object(
+  { url: httpUrl, provider: text, credential: v.union([text, func], 'must be a string or a function returning one'), scope: optionalText, apiBaseUrl: v.optional(httpUrl) },
+  'must be an object',
+)
 
 /**
  * Tokens from our own edge Worker instead of the provider: the client secret stays in the
@@ -29,10 +36,11 @@ export interface EdgeOptions {
  * const api = ky.create({ baseUrl: 'https://openapi.dev.stablelink.app/' }).extend(withPaymentAuth({ provider, store: idbStore() }))
  * ```
  */
-export function edge({ url, provider: name, credential, scope, apiBaseUrl }: EdgeOptions): Provider {
+export function edge(options: EdgeOptions): Provider {
+  const { url, provider: name, credential, scope, apiBaseUrl } = checkOptions('edge', Options, options) as EdgeOptions
   return defineProvider({
     name: `edge:${name}`,
-    key: `edge ${url} ${name} ${scope ?? ''}`,
+    key: scope ? `edge ${url} ${name} ${scope}` : `edge ${url} ${name}`,
     origins: apiBaseUrl ? [apiBaseUrl] : [],
     secrets: typeof credential === 'string' ? [credential] : [],
     source: 'edge',
@@ -50,10 +58,13 @@ export function edge({ url, provider: name, credential, scope, apiBaseUrl }: Edg
       })
     },
     async processTokenResponse(response, provider) {
-      // 401/403 here are about the caller, not the provider client.
+      // 401/403 here are about the caller, not the provider client; the Worker's own error is kept.
       if (response.status === 401 || response.status === 403) {
-        await response.body?.cancel()
-        throw tokenError(provider, response.status === 401 ? 'unauthorized_caller' : 'forbidden', response.status)
+        const body = (await readJson(response)) as { error?: unknown; error_description?: unknown } | undefined
+        throw tokenError(provider, response.status === 401 ? 'unauthorized_caller' : 'forbidden', response.status, {
+          code: body?.error,
+          message: body?.error_description,
+        })
       }
       return processOAuthResponse(response, provider)
     },

@@ -1,3 +1,5 @@
+import * as v from 'valibot'
+import { checkOptions, httpUrl, optionalText, text } from '../options.ts'
 import { defineProvider, type Provider } from '../provider.ts'
 
 export interface OAuth2Options {
@@ -9,7 +11,21 @@ export interface OAuth2Options {
   scope?: string
   /** How the client authenticates: HTTP Basic (default) or in the form body. */
   authMethod?: 'client_secret_basic' | 'client_secret_post'
+  /** The API's base URL when it is not on the token URL's origin (e.g. `https://api.example.com`): where the token may be sent by default. */
+  apiBaseUrl?: string
 }
+
+const Options = v.object(
+  {
+    tokenUrl: httpUrl,
+    clientId: text,
+    clientSecret: text,
+    scope: optionalText,
+    authMethod: v.optional(v.picklist(['client_secret_basic', 'client_secret_post'], 'must be client_secret_basic or client_secret_post')),
+    apiBaseUrl: v.optional(httpUrl),
+  },
+  'must be an object',
+)
 
 /** RFC 6749 section 2.3.1: Basic credentials are form-encoded before base64. */
 const formEncode = (value: string) => encodeURIComponent(value).replace(/%20/g, '+')
@@ -24,11 +40,12 @@ const formEncode = (value: string) => encodeURIComponent(value).replace(/%20/g, 
  * const api = ky.create({ baseUrl: 'https://pay.example/' }).extend(withPaymentAuth({ provider }))
  * ```
  */
-export function oauth2({ tokenUrl, clientId, clientSecret, scope, authMethod = 'client_secret_basic' }: OAuth2Options): Provider {
+export function oauth2(options: OAuth2Options): Provider {
+  const { tokenUrl, clientId, clientSecret, scope, authMethod = 'client_secret_basic', apiBaseUrl } = checkOptions('oauth2', Options, options)
   return defineProvider({
     name: 'oauth2',
-    key: `oauth2 ${tokenUrl} ${clientId} ${scope ?? ''}`,
-    origins: [tokenUrl],
+    key: scope ? `oauth2 ${tokenUrl} ${clientId} ${scope}` : `oauth2 ${tokenUrl} ${clientId}`,
+    origins: [apiBaseUrl ?? tokenUrl],
     secrets: [clientSecret],
     buildTokenRequest() {
       const body = new URLSearchParams({ grant_type: 'client_credentials' })
