@@ -2,8 +2,9 @@
  * `npm run soak`: a bounded soak (loopback only). Sustained concurrent traffic with token
  * lifetimes of a few seconds and random revocations, first through the ky hooks against the
  * sandbox (every dialect), then through the edge Worker under wrangler dev (the `edge`
- * dialect). Reports requests, failures, token calls per token lifetime, and memory at the
- * start and the end. SOAK_SECONDS (default 60) is the length of each phase.
+ * dialect). Reports requests, failures, token calls per token lifetime, and the heap after GC
+ * every 10 s (first minute against last minute). SOAK_SECONDS (default 60) is the length of
+ * each phase.
  */
 import { spawn } from 'node:child_process'
 import ky from 'ky'
@@ -22,6 +23,30 @@ const heapMiB = () => {
   return process.memoryUsage().heapUsed / 2 ** 20
 }
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+/** Heap after GC every 10 s while a phase runs: `stop()` gives the samples (MiB). */
+function heapSampler(everyMs = 10_000) {
+  const samples = [heapMiB()]
+  const timer = setInterval(() => samples.push(heapMiB()), everyMs)
+  return {
+    stop: () => {
+      clearInterval(timer)
+      samples.push(heapMiB())
+      return samples
+    },
+  }
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
+
+/** The first minute's median heap against the last minute's (the goal: within 10%). */
+function heapTrend(samples: number[]): string {
+  const perMinute = 6
+  const first = median(samples.slice(0, perMinute + 1))
+  const last = median(samples.slice(-perMinute - 1))
+  const ratio = last / first
+  return `heap after GC, median of the first minute ${first.toFixed(1)} MiB, of the last minute ${last.toFixed(1)} MiB (x${ratio.toFixed(3)}, ${Math.abs(ratio - 1) <= 0.1 ? 'flat: within 10%' : 'NOT within 10%'}); samples: ${samples.map((x) => x.toFixed(1)).join(' ')}`
+}
 
 interface Row {
   requests: number
@@ -77,11 +102,12 @@ async function drive(
   return rows
 }
 
-function report(title: string, rows: Record<string, Row>, heap: [number, number]) {
+function report(title: string, rows: Record<string, Row>, heap: number[]) {
   console.log(`\n${title}: ${SECONDS} s, ${CONCURRENCY} loops per client, ${LIFETIME} s tokens, random revocations`)
   console.table(rows)
   const total = Object.values(rows).reduce((a, r) => ({ requests: a.requests + r.requests, failed: a.failed + r.failed }), { requests: 0, failed: 0 })
-  console.log(`requests ${total.requests}, failed ${total.failed} (goal 0); heap ${heap[0].toFixed(1)} MiB -> ${heap[1].toFixed(1)} MiB${gc ? '' : ' (run with --expose-gc for exact figures)'}`)
+  console.log(`requests ${total.requests}, failed ${total.failed} (goal 0)`)
+  console.log(gc ? heapTrend(heap) : 'heap: run with --expose-gc (npm run soak does) for figures after GC')
   return total.failed
 }
 
@@ -124,9 +150,9 @@ async function hooksPhase(): Promise<number> {
       await control('configure', { provider: name, tokenLifetime: LIFETIME, tokenLatencyMs: 20 })
       clients[name] = ky.create({ baseUrl: `${url}/${name}/api/`, retry: 0 }).extend(withPaymentAuth({ provider }))
     }
-    const before = heapMiB()
+    const heap = heapSampler()
     const rows = await drive(clients, counter(control), async (name) => void (await control('revoke', { provider: name })), SECONDS * 1000)
-    return report('through the hooks (sandbox on loopback, its own process)', rows, [before, heapMiB()])
+    return report('through the hooks (sandbox on loopback, its own process)', rows, heap.stop())
   } finally {
     await stop()
   }
@@ -145,9 +171,9 @@ async function edgePhase(): Promise<number> {
         withPaymentAuth({ provider: edge({ url: dev.edgeUrl, provider: name, credential: CALLER_KEY, apiBaseUrl }) }),
       )
     }
-    const before = heapMiB()
+    const heap = heapSampler()
     const rows = await drive(clients, counter(control), async (name) => void (await control('revoke', { provider: name })), SECONDS * 1000)
-    return report('through the edge Worker (wrangler dev; calls counted at the provider)', rows, [before, heapMiB()])
+    return report('through the edge Worker (wrangler dev; calls counted at the provider)', rows, heap.stop())
   } finally {
     await dev.stop()
   }
