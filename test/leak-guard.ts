@@ -13,6 +13,8 @@ export const TEST_CREDENTIALS: Record<string, string> = {
   'oauth2 client secret': C.oauth2.clientSecret,
   'stonex client secret': C.stonex.clientSecret,
   'abbeycross client secret': C.abbeycross.clientSecret,
+  'paypal client secret': C.paypal.clientSecret,
+  'checkout client secret': C.checkout.clientSecret,
   'edge demo caller key': 'pa_demo_caller_key_0001',
   'edge test JWT secret': 'test-jwt-secret-at-least-32-bytes-long!!',
   'unit-test secret': 'test_secret_Zq81xW',

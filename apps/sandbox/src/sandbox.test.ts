@@ -17,6 +17,8 @@ const SL = SANDBOX_CREDENTIALS.stablelink
 const OA = SANDBOX_CREDENTIALS.oauth2
 const SX = SANDBOX_CREDENTIALS.stonex
 const AC = SANDBOX_CREDENTIALS.abbeycross
+const PP = SANDBOX_CREDENTIALS.paypal
+const CK = SANDBOX_CREDENTIALS.checkout
 /** A sandbox on a clock the test moves by hand (started on a whole second, like a JWT's `iat`). */
 function clocked(options: { tokenLifetime?: number } = {}): { sandbox: Sandbox; clock: FakeClock; advance(seconds: number): void } {
   const clock = fakeClock(Math.floor(Date.now() / 1000) * 1000)
@@ -67,6 +69,31 @@ function acToken(sandbox: Sandbox, secret: string = AC.clientSecret): Promise<Re
   return postJson(sandbox, '/abbeycross/v1/oauth/token', { client_id: AC.clientId, client_secret: secret })
 }
 
+function postForm(sandbox: Sandbox, url: string, form: Record<string, string>, headers: Record<string, string> = {}): Promise<Response> {
+  return sandbox.fetch(url.startsWith('/') ? `${SANDBOX_ORIGIN}${url}` : url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+    body: new URLSearchParams(form).toString(),
+  })
+}
+
+function ppToken(
+  sandbox: Sandbox,
+  form: Record<string, string> = { grant_type: 'client_credentials' },
+  headers: Record<string, string> = { authorization: basic(PP.clientId, PP.clientSecret) },
+): Promise<Response> {
+  return postForm(sandbox, '/paypal/v1/oauth2/token', form, headers)
+}
+
+function ckToken(
+  sandbox: Sandbox,
+  form: Record<string, string> = { grant_type: 'client_credentials' },
+  headers: Record<string, string> = { authorization: basic(CK.clientId, CK.clientSecret) },
+  origin = SANDBOX_ORIGIN,
+): Promise<Response> {
+  return postForm(sandbox, `${origin}/checkout-access/connect/token`, form, headers)
+}
+
 /** Gets a token the normal way for any provider. */
 async function tokenOf(sandbox: Sandbox, provider: SandboxProvider): Promise<string> {
   switch (provider) {
@@ -80,13 +107,27 @@ async function tokenOf(sandbox: Sandbox, provider: SandboxProvider): Promise<str
       return ((await (await sxToken(sandbox)).json()) as { access_token: string }).access_token
     case 'abbeycross':
       return ((await (await acToken(sandbox)).json()) as { accessToken: string }).accessToken
+    case 'paypal':
+      return ((await (await ppToken(sandbox)).json()) as { access_token: string }).access_token
+    case 'checkout':
+      return ((await (await ckToken(sandbox)).json()) as { access_token: string }).access_token
   }
+}
+
+/** A protected resource of each provider: `/<provider>/api/...`, PayPal's `/v<n>/...`, Checkout's other prefix. */
+const RESOURCE_PATHS: Record<SandboxProvider, string> = {
+  stablelink: '/stablelink/api/echo',
+  oauth2: '/oauth2/api/echo',
+  stonex: '/stonex/api/echo',
+  abbeycross: '/abbeycross/api/echo',
+  paypal: '/paypal/v2/checkout/orders',
+  checkout: '/checkout-api/payments',
 }
 
 function callResource(sandbox: Sandbox, provider: SandboxProvider, token: string | undefined, init: RequestInit = {}): Promise<Response> {
   const headers = new Headers(init.headers)
   if (token !== undefined) headers.set('authorization', `Bearer ${token}`)
-  return sandbox.fetch(`${SANDBOX_ORIGIN}/${provider}/api/echo`, { ...init, headers })
+  return sandbox.fetch(`${SANDBOX_ORIGIN}${RESOURCE_PATHS[provider]}`, { ...init, headers })
 }
 
 function decodeJwtPart(part: string | undefined): Record<string, unknown> {
@@ -352,6 +393,112 @@ describe('abbeycross dialect', () => {
   })
 })
 
+describe('paypal dialect', () => {
+  it('issues a Bearer token with app_id and nonce that lives 32400 s, and opens the API on the same base', async () => {
+    const sandbox = createSandbox()
+    const res = await ppToken(sandbox)
+    expect(res.status).toBe(200)
+    expect(res.headers.get('cache-control')).toBe('no-store')
+    const text = await res.text()
+    expect(text).not.toContain(PP.clientSecret)
+    const body = JSON.parse(text) as Record<string, unknown>
+    expect(Object.keys(body).sort()).toEqual(['access_token', 'app_id', 'expires_in', 'nonce', 'scope', 'token_type'])
+    expect(body).toMatchObject({ token_type: 'Bearer', expires_in: 32400, app_id: 'APP-80W284485P519543T' })
+    expect(String(body['access_token'])).toMatch(/^A21AA[A-Za-z0-9_-]{40,}$/)
+    expect(String(body['nonce'])).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ[A-Za-z0-9_-]+$/)
+    expect(String(body['scope'])).toContain('https://uri.paypal.com/services/payments/payment')
+    const echo = (await (await callResource(sandbox, 'paypal', String(body['access_token']), { method: 'POST', body: '{"intent":"CAPTURE"}' })).json()) as ResourceEcho
+    expect(echo).toMatchObject({ provider: 'paypal', path: '/paypal/v2/checkout/orders', client: PP.clientId, body: '{"intent":"CAPTURE"}' })
+    const v1 = await sandbox.fetch('/paypal/v1/payments/payment', { headers: { authorization: `Bearer ${String(body['access_token'])}` } })
+    expect(v1.status).toBe(200)
+    expect(sandbox.control.stats('paypal')).toMatchObject({ tokenCalls: 1, byGrant: { client_credentials: 1 }, resourceCalls: 2 })
+  })
+
+  it('takes its lifetime from createSandbox, configure and reset like the others', async () => {
+    const short = createSandbox({ tokenLifetime: 600 })
+    expect(await (await ppToken(short)).json()).toMatchObject({ expires_in: 600 })
+    const sandbox = createSandbox()
+    sandbox.control.configure('paypal', { tokenLifetime: 28800, expiresInAsString: true })
+    expect(await (await ppToken(sandbox)).json()).toMatchObject({ expires_in: '28800' })
+    sandbox.control.reset()
+    expect(await (await ppToken(sandbox)).json()).toMatchObject({ expires_in: 32400 })
+    expect(await (await oaBasic(sandbox)).json()).toMatchObject({ expires_in: 3600 })
+  })
+
+  it('answers bad, missing or body credentials with 401 invalid_client, and a bad grant with 400, issuing nothing', async () => {
+    const sandbox = createSandbox()
+    const refused = [
+      ppToken(sandbox, { grant_type: 'client_credentials' }, { authorization: basic(PP.clientId, 'wrong') }),
+      ppToken(sandbox, { grant_type: 'client_credentials' }, {}),
+      ppToken(sandbox, { grant_type: 'client_credentials', client_id: PP.clientId, client_secret: PP.clientSecret }, {}),
+    ]
+    for (const res of await Promise.all(refused)) {
+      expect(res.status).toBe(401)
+      const text = await res.text()
+      expect(text).not.toContain(PP.clientSecret)
+      expect(JSON.parse(text)).toEqual({ error: 'invalid_client', error_description: 'Client Authentication failed' })
+    }
+    const missing = await ppToken(sandbox, {})
+    expect(missing.status).toBe(400)
+    expect(await missing.json()).toEqual({ error: 'unsupported_grant_type', error_description: 'Grant Type is NULL' })
+    const password = await ppToken(sandbox, { grant_type: 'password' })
+    expect(password.status).toBe(400)
+    expect(await password.json()).toMatchObject({ error: 'unsupported_grant_type' })
+    const asJson = await postJson(sandbox, '/paypal/v1/oauth2/token', { grant_type: 'client_credentials' })
+    expect(asJson.status).toBe(400)
+    expect(await asJson.json()).toMatchObject({ error: 'invalid_request' })
+    expect(sandbox.control.liveTokens('paypal')).toEqual([])
+    expect(sandbox.control.stats('paypal')).toMatchObject({ tokenCalls: 6, byGrant: { client_credentials: 3, missing: 2, password: 1 } })
+  })
+})
+
+describe('checkout dialect', () => {
+  it('issues on the access prefix a token the API prefix accepts, whatever the two origins', async () => {
+    const sandbox = createSandbox()
+    const res = await ckToken(sandbox, undefined, undefined, 'http://access.checkout.test')
+    expect(res.status).toBe(200)
+    expect(res.headers.get('cache-control')).toBe('no-store')
+    const body = (await res.json()) as Record<string, unknown>
+    expect(Object.keys(body).sort()).toEqual(['access_token', 'expires_in', 'scope', 'token_type'])
+    expect(body).toMatchObject({ token_type: 'Bearer', expires_in: 3600, scope: 'gateway vault payments' })
+    const api = await sandbox.fetch('http://api.checkout.test/checkout-api/payments', {
+      method: 'POST',
+      headers: { authorization: `Bearer ${String(body['access_token'])}`, 'content-type': 'application/json' },
+      body: '{"amount":100}',
+    })
+    expect(api.status).toBe(200)
+    expect(await api.json()).toMatchObject({ provider: 'checkout', path: '/checkout-api/payments', client: CK.clientId, scope: 'gateway vault payments' })
+    expect((await callResource(sandbox, 'checkout', 'not-a-token')).status).toBe(401)
+    expect(sandbox.control.stats('checkout')).toMatchObject({ tokenCalls: 1, resourceCalls: 2, resource401s: 1 })
+  })
+
+  it('grants the requested scopes and answers an unknown one with 400 invalid_scope', async () => {
+    const sandbox = createSandbox()
+    const gateway = await ckToken(sandbox, { grant_type: 'client_credentials', scope: 'gateway vault gateway' })
+    expect(await gateway.json()).toMatchObject({ scope: 'gateway vault' })
+    const unknown = await ckToken(sandbox, { grant_type: 'client_credentials', scope: 'gateway admin' })
+    expect(unknown.status).toBe(400)
+    expect(await unknown.json()).toEqual({ error: 'invalid_scope', error_description: 'unknown scope: admin' })
+    expect(sandbox.control.liveTokens('checkout')).toHaveLength(1)
+  })
+
+  it('answers bad credentials with 401 invalid_client, and keeps the token and API prefixes apart', async () => {
+    const sandbox = createSandbox()
+    const bad = await ckToken(sandbox, undefined, { authorization: basic(CK.clientId, 'wrong') })
+    expect(bad.status).toBe(401)
+    expect(bad.headers.get('www-authenticate')).toMatch(/^Basic/)
+    expect(await bad.json()).toMatchObject({ error: 'invalid_client', error_description: expect.any(String) })
+    const none = await ckToken(sandbox, undefined, {})
+    expect(none.status).toBe(401)
+    const grant = await ckToken(sandbox, { grant_type: 'password' })
+    expect(await grant.json()).toMatchObject({ error: 'unsupported_grant_type' })
+    for (const path of ['/checkout/connect/token', '/checkout-access/payments', '/checkout-api/', '/checkout-access/']) {
+      expect((await sandbox.fetch(path, { method: 'POST' })).status).toBe(404)
+    }
+    expect(sandbox.control.stats('checkout').tokenCalls).toBe(3)
+  })
+})
+
 describe('protected resources', () => {
   it('echo the method, path, query, headers and body of the request and who the token belongs to', async () => {
     const sandbox = createSandbox()
@@ -562,6 +709,25 @@ const FAULT_CASES: FaultCase[] = [
     },
   },
   {
+    fault: '503',
+    provider: 'paypal',
+    retryAfter: 5,
+    check: async (res) => {
+      expect(res.status).toBe(503)
+      expect(res.headers.get('retry-after')).toBe('5')
+    },
+  },
+  {
+    fault: 'truncated',
+    provider: 'checkout',
+    check: async (res) => {
+      expect(res.status).toBe(200)
+      const text = await res.text()
+      expect(text.startsWith('{"access_token":"')).toBe(true)
+      expect(() => JSON.parse(text) as unknown).toThrow(SyntaxError)
+    },
+  },
+  {
     fault: 'non_working_hours',
     provider: 'abbeycross',
     check: async (res) => {
@@ -600,6 +766,20 @@ function tokenCall(sandbox: Sandbox, provider: SandboxProvider, init: RequestIni
       return sandbox.fetch(`${SANDBOX_ORIGIN}/abbeycross/v1/oauth/token`, {
         method: 'POST',
         body: JSON.stringify({ client_id: AC.clientId, client_secret: AC.clientSecret }),
+        ...init,
+      })
+    case 'paypal':
+      return sandbox.fetch(`${SANDBOX_ORIGIN}/paypal/v1/oauth2/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(PP.clientId, PP.clientSecret) },
+        body: 'grant_type=client_credentials',
+        ...init,
+      })
+    case 'checkout':
+      return sandbox.fetch(`${SANDBOX_ORIGIN}/checkout-access/connect/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(CK.clientId, CK.clientSecret) },
+        body: 'grant_type=client_credentials',
         ...init,
       })
   }

@@ -3,11 +3,15 @@
  * here; the other modules import from this file to avoid import cycles.
  */
 
-/** The four provider dialects the sandbox emulates; also the first path segment of their routes. */
-export type SandboxProvider = 'stablelink' | 'oauth2' | 'stonex' | 'abbeycross'
+/**
+ * The provider dialects the sandbox emulates. The name is also the first path segment of their
+ * routes, except checkout's, which has two: `/checkout-access` (token) and `/checkout-api` (API),
+ * standing for its two origins.
+ */
+export type SandboxProvider = 'stablelink' | 'oauth2' | 'stonex' | 'abbeycross' | 'paypal' | 'checkout'
 
 /** Every provider, in a stable order. */
-export const SANDBOX_PROVIDERS: readonly SandboxProvider[] = ['stablelink', 'oauth2', 'stonex', 'abbeycross']
+export const SANDBOX_PROVIDERS: readonly SandboxProvider[] = ['stablelink', 'oauth2', 'stonex', 'abbeycross', 'paypal', 'checkout']
 
 /**
  * A failure the sandbox can inject into the next token calls of a provider
@@ -49,6 +53,8 @@ export const SANDBOX_CREDENTIALS = {
   oauth2: { clientId: 'oa_demo_client', clientSecret: 'oa_demo_secret_3c9d' },
   stonex: { clientId: 'sx_demo_client', clientSecret: 'sx_demo_secret_71be' },
   abbeycross: { clientId: 'ac_demo_client', clientSecret: 'ac_demo_secret_5d04' },
+  paypal: { clientId: 'pp_demo_client', clientSecret: 'pp_demo_secret_e6a1' },
+  checkout: { clientId: 'ck_demo_client', clientSecret: 'ck_demo_secret_9b27' },
 } as const
 
 /** Origin used by convention in-process. Routing is by path only, so any origin works. */
@@ -58,7 +64,10 @@ export const SANDBOX_ORIGIN = 'http://sandbox.test'
 export interface SandboxOptions {
   /** Clock in milliseconds since the epoch, used for every expiry; default `Date.now`. */
   now?: () => number
-  /** Default access-token lifetime in seconds for every provider; default 3600. */
+  /**
+   * Access-token lifetime in seconds for every provider. Default: each provider's own, 3600
+   * except paypal's 32400 (PayPal tokens live hours).
+   */
   tokenLifetime?: number
 }
 
