@@ -15,6 +15,7 @@ export const TEST_CREDENTIALS: Record<string, string> = {
   'abbeycross client secret': C.abbeycross.clientSecret,
   'paypal client secret': C.paypal.clientSecret,
   'checkout client secret': C.checkout.clientSecret,
+  'oauth2 JWT client private key (d)': C.oauth2Jwt.privateJwk.d,
   'edge demo caller key': 'pa_demo_caller_key_0001',
   'edge test JWT secret': 'test-jwt-secret-at-least-32-bytes-long!!',
   'unit-test secret': 'test_secret_Zq81xW',

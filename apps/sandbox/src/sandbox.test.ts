@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
+import { exportJWK, generateKeyPair, importJWK, SignJWT } from 'jose'
 import { describe, expect, it } from 'vitest'
 import { type FakeClock, fakeClock } from '../../../test/support/clock.ts'
 import {
@@ -19,6 +20,7 @@ const SX = SANDBOX_CREDENTIALS.stonex
 const AC = SANDBOX_CREDENTIALS.abbeycross
 const PP = SANDBOX_CREDENTIALS.paypal
 const CK = SANDBOX_CREDENTIALS.checkout
+const JC = SANDBOX_CREDENTIALS.oauth2Jwt
 /** A sandbox on a clock the test moves by hand (started on a whole second, like a JWT's `iat`). */
 function clocked(options: { tokenLifetime?: number } = {}): { sandbox: Sandbox; clock: FakeClock; advance(seconds: number): void } {
   const clock = fakeClock(Math.floor(Date.now() / 1000) * 1000)
@@ -496,6 +498,163 @@ describe('checkout dialect', () => {
       expect((await sandbox.fetch(path, { method: 'POST' })).status).toBe(404)
     }
     expect(sandbox.control.stats('checkout').tokenCalls).toBe(3)
+  })
+})
+
+const TOKEN_URL = `${SANDBOX_ORIGIN}/oauth2/o/token/`
+
+interface AssertionOptions {
+  alg?: string
+  kid?: string
+  iss?: string
+  sub?: string
+  aud?: string
+  iat?: number
+  lifetime?: number
+  jti?: string
+}
+
+/** A client assertion (RFC 7523) signed by `key`, for the demo JWT client unless told otherwise. */
+async function signAssertion(key: CryptoKey | Uint8Array, o: AssertionOptions = {}): Promise<string> {
+  const iat = o.iat ?? Math.floor(Date.now() / 1000)
+  const jwt = new SignJWT({ jti: o.jti ?? crypto.randomUUID() })
+    .setProtectedHeader({ alg: o.alg ?? 'ES256', typ: 'JWT', ...(o.kid !== undefined ? { kid: o.kid } : {}) })
+    .setIssuer(o.iss ?? JC.clientId)
+    .setSubject(o.sub ?? JC.clientId)
+    .setAudience(o.aud ?? TOKEN_URL)
+    .setIssuedAt(iat)
+    .setExpirationTime(iat + (o.lifetime ?? 60))
+  return jwt.sign(key)
+}
+
+const demoKey = (): Promise<CryptoKey | Uint8Array> => importJWK({ ...JC.privateJwk }, 'ES256')
+
+function jwtToken(sandbox: Sandbox, assertion: string, extra: Record<string, string> = {}, headers: Record<string, string> = {}): Promise<Response> {
+  return oaToken(
+    sandbox,
+    { grant_type: 'client_credentials', client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: assertion, ...extra },
+    headers,
+  )
+}
+
+async function expectInvalidClient(res: Response, assertion: string, description: RegExp): Promise<void> {
+  expect(res.status).toBe(401)
+  const text = await res.text()
+  expect(text).not.toContain(assertion.split('.')[2])
+  expect(JSON.parse(text)).toEqual({ error: 'invalid_client', error_description: expect.stringMatching(description) })
+}
+
+describe('oauth2 private_key_jwt (RFC 7523)', () => {
+  it('issues a token to the demo JWT client for an ES256 assertion, with or without client_id', async () => {
+    const sandbox = createSandbox()
+    const key = await demoKey()
+    const withId = await jwtToken(sandbox, await signAssertion(key, { kid: JC.keyId }), { client_id: JC.clientId })
+    expect(withId.status).toBe(200)
+    const body = (await withId.json()) as { access_token: string; scope: string }
+    expect(body.scope).toBe('read write')
+    const echo = (await (await callResource(sandbox, 'oauth2', body.access_token)).json()) as ResourceEcho
+    expect(echo.client).toBe(JC.clientId)
+    expect((await jwtToken(sandbox, await signAssertion(key), { scope: 'admin' })).status).toBe(200)
+    expect(sandbox.control.stats('oauth2')).toMatchObject({ tokenCalls: 2, byGrant: { client_credentials: 2 } })
+  })
+
+  it.each(['RS256', 'PS256', 'ES256', 'EdDSA'])('accepts a %s assertion signed by a key registered over the control API', async (alg) => {
+    const sandbox = createSandbox()
+    const { publicKey, privateKey } = await generateKeyPair(alg, { extractable: true })
+    const jwk = { ...(await exportJWK(publicKey)), kid: `k-${alg}` }
+    sandbox.control.addClientKey('oauth2', 'jwt_client_2', jwk)
+    const assertion = await signAssertion(privateKey, { alg, kid: `k-${alg}`, iss: 'jwt_client_2', sub: 'jwt_client_2' })
+    const res = await jwtToken(sandbox, assertion)
+    expect(res.status).toBe(200)
+    const token = ((await res.json()) as { access_token: string }).access_token
+    expect(((await (await callResource(sandbox, 'oauth2', token)).json()) as ResourceEcho).client).toBe('jwt_client_2')
+  })
+
+  it('answers an assertion signed by another key with 401 invalid_client, never echoing it', async () => {
+    const sandbox = createSandbox()
+    const { privateKey } = await generateKeyPair('ES256')
+    const assertion = await signAssertion(privateKey)
+    await expectInvalidClient(await jwtToken(sandbox, assertion), assertion, /signature verification failed/)
+    const rsa = await generateKeyPair('RS256')
+    const wrongType = await signAssertion(rsa.privateKey, { alg: 'RS256' })
+    await expectInvalidClient(await jwtToken(sandbox, wrongType), wrongType, /no registered key/)
+    const unknown = await signAssertion(privateKey, { iss: 'nobody', sub: 'nobody' })
+    await expectInvalidClient(await jwtToken(sandbox, unknown), unknown, /no key is registered/)
+    expect(sandbox.control.liveTokens('oauth2')).toEqual([])
+  })
+
+  it('checks iss = sub = client_id, aud = the token URL, the 60 s lifetime, expiry and a fresh jti', async () => {
+    const { sandbox, clock, advance } = clocked()
+    const key = await demoKey()
+    const iat = clock.t / 1000
+    const cases: Array<[AssertionOptions, Record<string, string>, RegExp]> = [
+      [{ sub: 'someone_else' }, {}, /no key is registered|sub/],
+      [{ iss: 'someone_else' }, {}, /iss/],
+      [{}, { client_id: 'oa_demo_client' }, /no key is registered/],
+      [{ aud: `${SANDBOX_ORIGIN}/elsewhere/token` }, {}, /aud/],
+      [{ lifetime: 61 }, {}, /60 s/],
+      [{ iat: iat - 120, lifetime: 60 }, {}, /expired|iat/],
+    ]
+    for (const [options, extra, description] of cases) {
+      const assertion = await signAssertion(key, options)
+      await expectInvalidClient(await jwtToken(sandbox, assertion, extra), assertion, description)
+    }
+    const once = await signAssertion(key, { jti: 'jti-1', iat })
+    expect((await jwtToken(sandbox, once)).status).toBe(200)
+    await expectInvalidClient(await jwtToken(sandbox, once), once, /jti already used/)
+    const later = await signAssertion(key, { jti: 'jti-2', iat })
+    advance(60 + 5) // past exp by the 5 s of clock skew the sandbox tolerates
+    await expectInvalidClient(await jwtToken(sandbox, later), later, /expired/)
+    expect(sandbox.control.liveTokens('oauth2')).toHaveLength(1)
+  })
+
+  it('accepts the token URL without its trailing slash as aud, and any origin the client called', async () => {
+    const sandbox = createSandbox()
+    const key = await demoKey()
+    expect((await jwtToken(sandbox, await signAssertion(key, { aud: `${SANDBOX_ORIGIN}/oauth2/o/token` }))).status).toBe(200)
+    const elsewhere = 'https://as.example:8443/oauth2/o/token/'
+    const res = await postForm(sandbox, elsewhere, {
+      grant_type: 'client_credentials',
+      client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+      client_assertion: await signAssertion(key, { aud: elsewhere }),
+    })
+    expect(res.status).toBe(200)
+  })
+
+  it('refuses an assertion next to another method, a wrong assertion type and a missing assertion with 400', async () => {
+    const sandbox = createSandbox()
+    const assertion = await signAssertion(await demoKey())
+    const both = await jwtToken(sandbox, assertion, {}, { authorization: basic(OA.clientId, OA.clientSecret) })
+    expect(both.status).toBe(400)
+    expect(await both.json()).toMatchObject({ error: 'invalid_request' })
+    const withSecret = await jwtToken(sandbox, assertion, { client_secret: 'x' })
+    expect(withSecret.status).toBe(400)
+    const wrongType = await jwtToken(sandbox, assertion, { client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:saml2-bearer' })
+    expect(wrongType.status).toBe(400)
+    expect(await wrongType.json()).toMatchObject({ error: 'invalid_request' })
+    const missing = await oaToken(sandbox, { grant_type: 'client_credentials', client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer' })
+    expect(missing.status).toBe(400)
+    const garbage = await jwtToken(sandbox, 'not.a.jwt')
+    expect(garbage.status).toBe(401)
+    expect(sandbox.control.liveTokens('oauth2')).toEqual([])
+  })
+
+  it('registers keys over HTTP, refuses private JWKs and other providers, and forgets used jtis on reset', async () => {
+    const sandbox = createSandbox()
+    const { publicKey, privateKey } = await generateKeyPair('EdDSA', { extractable: true })
+    const privateJwk = await exportJWK(privateKey)
+    expect(() => sandbox.control.addClientKey('oauth2', 'c', privateJwk)).toThrow(/PUBLIC/)
+    expect(() => sandbox.control.addClientKey('paypal', 'c', { kty: 'OKP' })).toThrow(TypeError)
+    const refused = await postJson(sandbox, '/_control/keys', { provider: 'oauth2', id: 'c', jwk: privateJwk })
+    expect(refused.status).toBe(400)
+    expect(await refused.text()).not.toContain(String(privateJwk.d))
+    const added = await postJson(sandbox, '/_control/keys', { provider: 'oauth2', id: 'http_client', jwk: await exportJWK(publicKey) })
+    expect(await added.json()).toEqual({ ok: true, provider: 'oauth2', id: 'http_client', keys: 1 })
+    const assertion = await signAssertion(privateKey, { alg: 'EdDSA', iss: 'http_client', sub: 'http_client', jti: 'same' })
+    expect((await jwtToken(sandbox, assertion)).status).toBe(200)
+    expect((await jwtToken(sandbox, assertion)).status).toBe(401)
+    sandbox.control.reset()
+    expect((await jwtToken(sandbox, assertion)).status).toBe(200)
   })
 })
 

@@ -59,6 +59,10 @@ export interface ProviderState {
   config: ProviderConfig
   /** client id -> secret */
   clients: Map<string, string>
+  /** client id -> the public JWKs its `private_key_jwt` assertions may be signed with */
+  clientKeys: Map<string, JsonWebKey[]>
+  /** `<client id> <jti>` of the client assertions seen -> their `exp` (ms), to refuse a replay */
+  usedAssertions: Map<string, number>
   accessTokens: Map<string, AccessToken>
   refreshTokens: Map<string, RefreshToken>
   faults: QueuedFault[]
@@ -96,6 +100,12 @@ function defaultClients(provider: SandboxProvider): Array<[string, string]> {
   }
 }
 
+function defaultClientKeys(provider: SandboxProvider): Array<[string, JsonWebKey[]]> {
+  if (provider !== 'oauth2') return []
+  const { clientId, publicJwk } = SANDBOX_CREDENTIALS.oauth2Jwt
+  return [[clientId, [{ ...publicJwk }]]]
+}
+
 /** Access-token lifetime of a provider when nobody configured one: PayPal's tokens live hours. */
 export const DEFAULT_TOKEN_LIFETIMES: Readonly<Record<SandboxProvider, number>> = {
   stablelink: 3600,
@@ -127,6 +137,8 @@ function createProviderState(provider: SandboxProvider, tokenLifetime: number | 
     provider,
     config: defaultConfig(provider, tokenLifetime),
     clients: new Map(defaultClients(provider)),
+    clientKeys: new Map(defaultClientKeys(provider)),
+    usedAssertions: new Map(),
     accessTokens: new Map(),
     refreshTokens: new Map(),
     faults: [],
@@ -149,6 +161,7 @@ export function resetState(state: SandboxState): void {
     p.config = defaultConfig(provider, state.defaultLifetime)
     p.accessTokens.clear()
     p.refreshTokens.clear()
+    p.usedAssertions.clear()
     p.faults = []
     p.stats = emptyStats()
   }

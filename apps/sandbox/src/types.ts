@@ -47,7 +47,12 @@ export const SANDBOX_FAULTS: readonly Fault[] = [
   'network',
 ]
 
-/** The demo clients every new sandbox knows. Secrets are sandbox-only values. */
+/**
+ * The demo clients every new sandbox knows. Secrets and the private key are sandbox-only values.
+ *
+ * `oauth2Jwt` is a `private_key_jwt` client of the `oauth2` provider (RFC 7523): the sandbox
+ * knows its public JWK; a client signs its assertions with `privateJwk` (ES256, `kid` = `keyId`).
+ */
 export const SANDBOX_CREDENTIALS = {
   stablelink: { apiKey: 'sl_demo_key', apiSecret: 'sl_demo_secret_8f2a' },
   oauth2: { clientId: 'oa_demo_client', clientSecret: 'oa_demo_secret_3c9d' },
@@ -55,6 +60,25 @@ export const SANDBOX_CREDENTIALS = {
   abbeycross: { clientId: 'ac_demo_client', clientSecret: 'ac_demo_secret_5d04' },
   paypal: { clientId: 'pp_demo_client', clientSecret: 'pp_demo_secret_e6a1' },
   checkout: { clientId: 'ck_demo_client', clientSecret: 'ck_demo_secret_9b27' },
+  oauth2Jwt: {
+    clientId: 'oa_jwt_client',
+    keyId: 'oa-jwt-demo-1',
+    publicJwk: {
+      kty: 'EC',
+      crv: 'P-256',
+      kid: 'oa-jwt-demo-1',
+      x: '-qyoYl_nr0A26CXvnJHCH-0vgoviJJZxsKXUqVl02A4',
+      y: 'sEBAs-047B9h0Wt5i1umAfrRzOAhYNszsluMYPyyYS8',
+    },
+    privateJwk: {
+      kty: 'EC',
+      crv: 'P-256',
+      kid: 'oa-jwt-demo-1',
+      x: '-qyoYl_nr0A26CXvnJHCH-0vgoviJJZxsKXUqVl02A4',
+      y: 'sEBAs-047B9h0Wt5i1umAfrRzOAhYNszsluMYPyyYS8',
+      d: 'sRkY8undnl04TSQ__-BIq6FtM2NT16npo1lNpan9hJk',
+    },
+  },
 } as const
 
 /** Origin used by convention in-process. Routing is by path only, so any origin works. */
@@ -133,6 +157,12 @@ export interface SandboxControl {
   inject(provider: SandboxProvider, fault: SandboxFaultSpec): void
   /** Registers (or replaces the secret of) a client of that provider. */
   addClient(provider: SandboxProvider, id: string, secret: string): void
+  /**
+   * Registers a PUBLIC JWK a client signs its `private_key_jwt` assertions with (RFC 7523;
+   * `oauth2` only). A key with the `kid` of a registered one replaces it; the client needs no
+   * secret. Throws a `TypeError` for a private JWK or another provider.
+   */
+  addClientKey(provider: SandboxProvider, id: string, jwk: JsonWebKey): void
   /** Access tokens of that provider that are neither expired nor revoked, oldest first. */
   liveTokens(provider: SandboxProvider): string[]
 }
