@@ -15,7 +15,6 @@ export const TEST_CREDENTIALS: Record<string, string> = {
   'abbeycross client secret': C.abbeycross.clientSecret,
   'paypal client secret': C.paypal.clientSecret,
   'checkout client secret': C.checkout.clientSecret,
-  'oauth2 JWT client private key (d)': C.oauth2Jwt.privateJwk.d,
   'edge demo caller key': 'pa_demo_caller_key_0001',
   'edge test JWT secret': 'test-jwt-secret-at-least-32-bytes-long!!',
   'unit-test secret': 'test_secret_Zq81xW',
@@ -24,6 +23,28 @@ export const TEST_CREDENTIALS: Record<string, string> = {
   'property-test secret': 'prop_secret_Vq7Lm2Xc9',
   'edge-dialect test credential': 'caller-key-SECRET-123',
 }
+
+/** The members only a private JWK has (RSA: all six; EC and OKP: `d`). */
+const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi'] as const
+
+/**
+ * Adds the private members of a private JWK to {@link TEST_CREDENTIALS}, so the guard looks for
+ * them too. Tests that generate keys at run time call it (this module is shared with the
+ * test files of the run that import it).
+ */
+export function guardPrivateJwk(name: string, jwk: JsonWebKey): void {
+  for (const member of PRIVATE_JWK_MEMBERS) {
+    const value = jwk[member]
+    if (typeof value === 'string') TEST_CREDENTIALS[`${name} private key (${member})`] = value
+  }
+}
+
+/** Adds one more secret to {@link TEST_CREDENTIALS} at run time (e.g. a generated client secret). */
+export function guardSecret(name: string, value: string): void {
+  TEST_CREDENTIALS[name] = value
+}
+
+guardPrivateJwk('oauth2 JWT demo client', C.oauth2Jwt.privateJwk)
 
 const seen: Array<{ where: string; text: string }> = []
 

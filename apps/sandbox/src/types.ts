@@ -162,7 +162,7 @@ export interface SandboxControl {
    * `oauth2` only). A key with the `kid` of a registered one replaces it; the client needs no
    * secret. Throws a `TypeError` for a private JWK or another provider.
    */
-  addClientKey(provider: SandboxProvider, id: string, jwk: JsonWebKey): void
+  addClientKey(provider: SandboxProvider, id: string, jwk: JsonWebKey & { kid?: string }): void
   /** Access tokens of that provider that are neither expired nor revoked, oldest first. */
   liveTokens(provider: SandboxProvider): string[]
 }
