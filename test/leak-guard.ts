@@ -6,6 +6,7 @@
  */
 import { afterEach } from 'vitest'
 import { SANDBOX_CREDENTIALS as C } from '../apps/sandbox/src/index.ts'
+import { guardPrivateJwk, TEST_CREDENTIALS_KEY } from './support/guard.ts'
 
 /** Every credential the tests use: name -> value. Client ids are public; secrets and keys are not. */
 export const TEST_CREDENTIALS: Record<string, string> = {
@@ -24,26 +25,8 @@ export const TEST_CREDENTIALS: Record<string, string> = {
   'edge-dialect test credential': 'caller-key-SECRET-123',
 }
 
-/** The members only a private JWK has (RSA: all six; EC and OKP: `d`). */
-const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi'] as const
-
-/**
- * Adds the private members of a private JWK to {@link TEST_CREDENTIALS}, so the guard looks for
- * them too. Tests that generate keys at run time call it (this module is shared with the
- * test files of the run that import it).
- */
-export function guardPrivateJwk(name: string, jwk: JsonWebKey): void {
-  for (const member of PRIVATE_JWK_MEMBERS) {
-    const value = jwk[member]
-    if (typeof value === 'string') TEST_CREDENTIALS[`${name} private key (${member})`] = value
-  }
-}
-
-/** Adds one more secret to {@link TEST_CREDENTIALS} at run time (e.g. a generated client secret). */
-export function guardSecret(name: string, value: string): void {
-  TEST_CREDENTIALS[name] = value
-}
-
+// Tests register keys and secrets they make at run time through test/support/guard.ts.
+;(globalThis as Record<symbol, unknown>)[TEST_CREDENTIALS_KEY] = TEST_CREDENTIALS
 guardPrivateJwk('oauth2 JWT demo client', C.oauth2Jwt.privateJwk)
 
 const seen: Array<{ where: string; text: string }> = []

@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url'
 import { exportJWK, generateKeyPair, importJWK, SignJWT } from 'jose'
 import { describe, expect, it } from 'vitest'
 import { type FakeClock, fakeClock } from '../../../test/support/clock.ts'
+import { guardPrivateJwk } from '../../../test/support/guard.ts'
 import {
   SANDBOX_CREDENTIALS,
   SANDBOX_ORIGIN,
@@ -643,6 +644,7 @@ describe('oauth2 private_key_jwt (RFC 7523)', () => {
     const sandbox = createSandbox()
     const { publicKey, privateKey } = await generateKeyPair('EdDSA', { extractable: true })
     const privateJwk = await exportJWK(privateKey)
+    guardPrivateJwk('sandbox test EdDSA', privateJwk)
     expect(() => sandbox.control.addClientKey('oauth2', 'c', privateJwk)).toThrow(/PUBLIC/)
     expect(() => sandbox.control.addClientKey('paypal', 'c', { kty: 'OKP' })).toThrow(TypeError)
     const refused = await postJson(sandbox, '/_control/keys', { provider: 'oauth2', id: 'c', jwk: privateJwk })

@@ -1,7 +1,7 @@
 import { decodeProtectedHeader, exportJWK, generateKeyPair, jwtVerify } from 'jose'
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { createSandbox, SANDBOX_CREDENTIALS, SANDBOX_ORIGIN } from '../../../apps/sandbox/src/index.ts'
-import { guardPrivateJwk } from '../../../test/leak-guard.ts'
+import { guardPrivateJwk } from '../../../test/support/guard.ts'
 import {
   CLIENT_ASSERTION_LIFETIME,
   type ClientAssertionAlg,
