@@ -13,7 +13,7 @@ const server = await startSandboxServer({ port: Number(process.env.SANDBOX_PORT 
 const { url, sandbox } = server
 const c = SANDBOX_CREDENTIALS
 
-const providers: Record<SandboxProvider, Provider> = {
+const providers: Record<Exclude<SandboxProvider, 'paypal' | 'checkout'>, Provider> = {
   stablelink: stablelink({ baseUrl: `${url}/stablelink`, ...c.stablelink }),
   oauth2: oauth2({ tokenUrl: `${url}/oauth2/o/token/`, ...c.oauth2, scope: 'read write' }),
   stonex: stonex({ baseUrl: `${url}/stonex`, ...c.stonex }),

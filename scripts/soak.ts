@@ -139,7 +139,7 @@ async function hooksPhase(): Promise<number> {
   const { url, stop } = await spawnSandbox()
   const control = controller(url)
   try {
-    const providers: Record<SandboxProvider, Provider> = {
+    const providers: Record<Exclude<SandboxProvider, 'paypal' | 'checkout'>, Provider> = {
       stablelink: stablelink({ baseUrl: `${url}/stablelink`, ...C.stablelink }),
       oauth2: oauth2({ tokenUrl: `${url}/oauth2/o/token/`, ...C.oauth2 }),
       stonex: stonex({ baseUrl: `${url}/stonex`, ...C.stonex }),

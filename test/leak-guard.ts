@@ -6,6 +6,7 @@
  */
 import { afterEach } from 'vitest'
 import { SANDBOX_CREDENTIALS as C } from '../apps/sandbox/src/index.ts'
+import { guardPrivateJwk, TEST_CREDENTIALS_KEY } from './support/guard.ts'
 
 /** Every credential the tests use: name -> value. Client ids are public; secrets and keys are not. */
 export const TEST_CREDENTIALS: Record<string, string> = {
@@ -13,6 +14,8 @@ export const TEST_CREDENTIALS: Record<string, string> = {
   'oauth2 client secret': C.oauth2.clientSecret,
   'stonex client secret': C.stonex.clientSecret,
   'abbeycross client secret': C.abbeycross.clientSecret,
+  'paypal client secret': C.paypal.clientSecret,
+  'checkout client secret': C.checkout.clientSecret,
   'edge demo caller key': 'pa_demo_caller_key_0001',
   'edge test JWT secret': 'test-jwt-secret-at-least-32-bytes-long!!',
   'unit-test secret': 'test_secret_Zq81xW',
@@ -21,6 +24,10 @@ export const TEST_CREDENTIALS: Record<string, string> = {
   'property-test secret': 'prop_secret_Vq7Lm2Xc9',
   'edge-dialect test credential': 'caller-key-SECRET-123',
 }
+
+// Tests register keys and secrets they make at run time through test/support/guard.ts.
+;(globalThis as Record<symbol, unknown>)[TEST_CREDENTIALS_KEY] = TEST_CREDENTIALS
+guardPrivateJwk('oauth2 JWT demo client', C.oauth2Jwt.privateJwk)
 
 const seen: Array<{ where: string; text: string }> = []
 

@@ -37,6 +37,26 @@ function assertBoolean(name: string, value: unknown): asserts value is boolean {
   if (typeof value !== 'boolean') throw new TypeError(`${name} must be a boolean`)
 }
 
+/** The providers that accept `private_key_jwt` client assertions. */
+const ASSERTION_PROVIDERS: readonly SandboxProvider[] = ['oauth2']
+/** JWK members that only a private (or symmetric) key has. */
+const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k']
+
+/** The `kid` of a JWK (DOM's `JsonWebKey` type does not declare it). */
+function kidOf(jwk: JsonWebKey): string | undefined {
+  return (jwk as { kid?: string }).kid
+}
+
+/** Validates a public JWK for `addClientKey` (never echoing key material in the error). */
+function assertPublicJwk(jwk: unknown): asserts jwk is JsonWebKey {
+  if (!isRecord(jwk) || typeof jwk['kty'] !== 'string') throw new TypeError('jwk must be a JWK object with a kty')
+  if (!['RSA', 'EC', 'OKP'].includes(jwk['kty'])) throw new TypeError('jwk kty must be RSA, EC or OKP')
+  if (PRIVATE_JWK_MEMBERS.some((member) => member in jwk)) {
+    throw new TypeError('jwk must be a PUBLIC key: register the public half only')
+  }
+  if (jwk['kid'] !== undefined && typeof jwk['kid'] !== 'string') throw new TypeError('jwk kid must be a string')
+}
+
 const CONFIG_KEYS = ['tokenLifetime', 'refreshLifetime', 'tokenLatencyMs', 'omitExpiresIn', 'expiresInAsString', 'casing']
 
 /** Validates a configuration change and applies it to `config` (all or nothing). */
@@ -135,6 +155,18 @@ export function createControl(state: SandboxState): SandboxControl {
       if (typeof secret !== 'string' || secret === '') throw new TypeError('client secret must be a non-empty string')
       state.providers[provider].clients.set(id, secret)
     },
+    addClientKey(provider, id, jwk) {
+      assertProvider(provider)
+      if (!ASSERTION_PROVIDERS.includes(provider)) {
+        throw new TypeError(`${provider} does not accept private_key_jwt (only ${ASSERTION_PROVIDERS.join(', ')})`)
+      }
+      if (typeof id !== 'string' || id === '') throw new TypeError('client id must be a non-empty string')
+      assertPublicJwk(jwk)
+      const keys = state.providers[provider].clientKeys
+      const kid = kidOf(jwk)
+      const kept = (keys.get(id) ?? []).filter((key) => kid === undefined || kidOf(key) !== kid)
+      keys.set(id, [...kept, { ...jwk }])
+    },
     liveTokens(provider) {
       assertProvider(provider)
       return liveTokens(state, state.providers[provider])
@@ -162,7 +194,7 @@ function optionalProvider(url: URL): SandboxProvider | undefined {
 
 /**
  * Handles `/_control/*`: `GET stats?provider=`, `POST reset`, `POST revoke`,
- * `POST configure`, `POST inject`, `GET tokens?provider=`, `POST clients`.
+ * `POST configure`, `POST inject`, `GET tokens?provider=`, `POST clients`, `POST keys`.
  * Bad input answers 400 JSON.
  */
 export async function handleControlRequest(
@@ -220,6 +252,13 @@ export async function handleControlRequest(
         assertProvider(provider)
         control.addClient(provider, id as string, secret as string)
         return json({ ok: true, provider, id })
+      }
+      case 'keys': {
+        if (!post) return methodNotAllowed('POST')
+        const { provider, id, jwk } = await readObject(request)
+        assertProvider(provider)
+        control.addClientKey(provider, id as string, jwk as JsonWebKey)
+        return json({ ok: true, provider, id, keys: state.providers[provider].clientKeys.get(id as string)?.length ?? 0 })
       }
       default:
         return json({ error: 'not_found', error_description: `unknown control action: ${action}` }, 404)

@@ -1,5 +1,5 @@
 /**
- * `@payment-auth/sandbox`: an offline emulator of four payment providers'
+ * `@payment-auth/sandbox`: an offline emulator of six payment providers'
  * token endpoints and protected resources, as a plain
  * `fetch(request) => Promise<Response>` handler built on Web APIs only. It
  * runs in-process in tests and under Node (`serve.ts`), Deno, Bun or
@@ -13,16 +13,20 @@
  *
  * Routes (any origin; routing is by path):
  * - `POST /stablelink/user/auth/oauth2/token`, `POST /oauth2/o/token/`,
- *   `POST /stonex/api/v/authentication`, `POST /abbeycross/v1/oauth/token`;
- * - any method on `/<provider>/api/<anything>` (Bearer-protected echo);
+ *   `POST /stonex/api/v/authentication`, `POST /abbeycross/v1/oauth/token`,
+ *   `POST /paypal/v1/oauth2/token`, `POST /checkout-access/connect/token`;
+ * - any method on `/<provider>/api/<anything>`, `/paypal/v<n>/<anything>` and
+ *   `/checkout-api/<anything>` (Bearer-protected echo);
  * - `GET /healthz`;
  * - `/_control/*` (see `control.ts`).
  */
 import { createControl, handleControlRequest } from './control.ts'
 import { json, methodNotAllowed } from './http.ts'
 import { abbeycrossDialect } from './providers/abbeycross.ts'
-import type { Dialect } from './providers/dialect.ts'
+import { checkoutDialect } from './providers/checkout.ts'
+import { type Dialect, isApiPath } from './providers/dialect.ts'
 import { oauth2Dialect } from './providers/oauth2.ts'
+import { paypalDialect } from './providers/paypal.ts'
 import { stablelinkDialect } from './providers/stablelink.ts'
 import { stonexDialect } from './providers/stonex.ts'
 import { handleResource } from './resources.ts'
@@ -53,6 +57,8 @@ const DIALECTS: Record<SandboxProvider, Dialect> = {
   oauth2: oauth2Dialect,
   stonex: stonexDialect,
   abbeycross: abbeycrossDialect,
+  paypal: paypalDialect,
+  checkout: checkoutDialect,
 }
 
 /** Path without trailing slashes (but `/` stays `/`). */
@@ -73,13 +79,19 @@ async function route(state: SandboxState, control: SandboxControl, request: Requ
   if (path === '/_control' || path.startsWith('/_control/')) return handleControlRequest(state, control, request)
 
   const [, first = '', ...rest] = path.split('/')
-  const provider = SANDBOX_PROVIDERS.find((name) => name === first)
-  if (provider === undefined) return notFound(path)
   const below = `/${rest.join('/')}`
-  const dialect = DIALECTS[provider]
-  // The token route first: stonex's token route lives under /stonex/api/.
-  if (trimSlash(below) === trimSlash(dialect.tokenPath)) return handleTokenRoute(state, dialect, request)
-  if (below.startsWith('/api/') && below.length > '/api/'.length) return handleResource(state, provider, request)
+  const dialects = SANDBOX_PROVIDERS.map((name) => DIALECTS[name])
+  // Token routes first: stonex's lives under /stonex/api/, paypal's under /paypal/v1/.
+  for (const dialect of dialects) {
+    if ((dialect.tokenMount ?? dialect.provider) === first && trimSlash(below) === trimSlash(dialect.tokenPath)) {
+      return handleTokenRoute(state, dialect, request)
+    }
+  }
+  for (const dialect of dialects) {
+    if ((dialect.apiMount ?? dialect.provider) === first && (dialect.isResourcePath ?? isApiPath)(below)) {
+      return handleResource(state, dialect.provider, request)
+    }
+  }
   return notFound(path)
 }
 
@@ -99,8 +111,10 @@ function toRequest(input: RequestInfo | URL, init?: RequestInit): Request {
  */
 export function createSandbox(options: SandboxOptions = {}): Sandbox {
   const now = options.now ?? Date.now
-  const tokenLifetime = options.tokenLifetime ?? 3600
-  if (typeof tokenLifetime !== 'number' || !(tokenLifetime > 0)) throw new TypeError('tokenLifetime must be a number > 0')
+  const tokenLifetime = options.tokenLifetime
+  if (tokenLifetime !== undefined && (typeof tokenLifetime !== 'number' || !(tokenLifetime > 0))) {
+    throw new TypeError('tokenLifetime must be a number > 0')
+  }
   const state = createState(now, tokenLifetime)
   const control = createControl(state)
   return {

@@ -1,5 +1,6 @@
 /**
- * Protected resources: any method on `/<provider>/api/<anything>`. A request
+ * Protected resources: any method on `/<provider>/api/<anything>` (PayPal:
+ * `/paypal/v<n>/<anything>`; Checkout: `/checkout-api/<anything>`). A request
  * needs `Authorization: Bearer <token>` naming a live access token of that
  * provider; the answer echoes what the sandbox received so tests can check
  * what a client really sent.

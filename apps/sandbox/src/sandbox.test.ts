@@ -1,7 +1,9 @@
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
+import { exportJWK, generateKeyPair, importJWK, SignJWT } from 'jose'
 import { describe, expect, it } from 'vitest'
 import { type FakeClock, fakeClock } from '../../../test/support/clock.ts'
+import { guardPrivateJwk } from '../../../test/support/guard.ts'
 import {
   SANDBOX_CREDENTIALS,
   SANDBOX_ORIGIN,
@@ -17,6 +19,9 @@ const SL = SANDBOX_CREDENTIALS.stablelink
 const OA = SANDBOX_CREDENTIALS.oauth2
 const SX = SANDBOX_CREDENTIALS.stonex
 const AC = SANDBOX_CREDENTIALS.abbeycross
+const PP = SANDBOX_CREDENTIALS.paypal
+const CK = SANDBOX_CREDENTIALS.checkout
+const JC = SANDBOX_CREDENTIALS.oauth2Jwt
 /** A sandbox on a clock the test moves by hand (started on a whole second, like a JWT's `iat`). */
 function clocked(options: { tokenLifetime?: number } = {}): { sandbox: Sandbox; clock: FakeClock; advance(seconds: number): void } {
   const clock = fakeClock(Math.floor(Date.now() / 1000) * 1000)
@@ -67,6 +72,31 @@ function acToken(sandbox: Sandbox, secret: string = AC.clientSecret): Promise<Re
   return postJson(sandbox, '/abbeycross/v1/oauth/token', { client_id: AC.clientId, client_secret: secret })
 }
 
+function postForm(sandbox: Sandbox, url: string, form: Record<string, string>, headers: Record<string, string> = {}): Promise<Response> {
+  return sandbox.fetch(url.startsWith('/') ? `${SANDBOX_ORIGIN}${url}` : url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+    body: new URLSearchParams(form).toString(),
+  })
+}
+
+function ppToken(
+  sandbox: Sandbox,
+  form: Record<string, string> = { grant_type: 'client_credentials' },
+  headers: Record<string, string> = { authorization: basic(PP.clientId, PP.clientSecret) },
+): Promise<Response> {
+  return postForm(sandbox, '/paypal/v1/oauth2/token', form, headers)
+}
+
+function ckToken(
+  sandbox: Sandbox,
+  form: Record<string, string> = { grant_type: 'client_credentials' },
+  headers: Record<string, string> = { authorization: basic(CK.clientId, CK.clientSecret) },
+  origin = SANDBOX_ORIGIN,
+): Promise<Response> {
+  return postForm(sandbox, `${origin}/checkout-access/connect/token`, form, headers)
+}
+
 /** Gets a token the normal way for any provider. */
 async function tokenOf(sandbox: Sandbox, provider: SandboxProvider): Promise<string> {
   switch (provider) {
@@ -80,13 +110,27 @@ async function tokenOf(sandbox: Sandbox, provider: SandboxProvider): Promise<str
       return ((await (await sxToken(sandbox)).json()) as { access_token: string }).access_token
     case 'abbeycross':
       return ((await (await acToken(sandbox)).json()) as { accessToken: string }).accessToken
+    case 'paypal':
+      return ((await (await ppToken(sandbox)).json()) as { access_token: string }).access_token
+    case 'checkout':
+      return ((await (await ckToken(sandbox)).json()) as { access_token: string }).access_token
   }
+}
+
+/** A protected resource of each provider: `/<provider>/api/...`, PayPal's `/v<n>/...`, Checkout's other prefix. */
+const RESOURCE_PATHS: Record<SandboxProvider, string> = {
+  stablelink: '/stablelink/api/echo',
+  oauth2: '/oauth2/api/echo',
+  stonex: '/stonex/api/echo',
+  abbeycross: '/abbeycross/api/echo',
+  paypal: '/paypal/v2/checkout/orders',
+  checkout: '/checkout-api/payments',
 }
 
 function callResource(sandbox: Sandbox, provider: SandboxProvider, token: string | undefined, init: RequestInit = {}): Promise<Response> {
   const headers = new Headers(init.headers)
   if (token !== undefined) headers.set('authorization', `Bearer ${token}`)
-  return sandbox.fetch(`${SANDBOX_ORIGIN}/${provider}/api/echo`, { ...init, headers })
+  return sandbox.fetch(`${SANDBOX_ORIGIN}${RESOURCE_PATHS[provider]}`, { ...init, headers })
 }
 
 function decodeJwtPart(part: string | undefined): Record<string, unknown> {
@@ -352,6 +396,270 @@ describe('abbeycross dialect', () => {
   })
 })
 
+describe('paypal dialect', () => {
+  it('issues a Bearer token with app_id and nonce that lives 32400 s, and opens the API on the same base', async () => {
+    const sandbox = createSandbox()
+    const res = await ppToken(sandbox)
+    expect(res.status).toBe(200)
+    expect(res.headers.get('cache-control')).toBe('no-store')
+    const text = await res.text()
+    expect(text).not.toContain(PP.clientSecret)
+    const body = JSON.parse(text) as Record<string, unknown>
+    expect(Object.keys(body).sort()).toEqual(['access_token', 'app_id', 'expires_in', 'nonce', 'scope', 'token_type'])
+    expect(body).toMatchObject({ token_type: 'Bearer', expires_in: 32400, app_id: 'APP-80W284485P519543T' })
+    expect(String(body['access_token'])).toMatch(/^A21AA[A-Za-z0-9_-]{40,}$/)
+    expect(String(body['nonce'])).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ[A-Za-z0-9_-]+$/)
+    expect(String(body['scope'])).toContain('https://uri.paypal.com/services/payments/payment')
+    const echo = (await (await callResource(sandbox, 'paypal', String(body['access_token']), { method: 'POST', body: '{"intent":"CAPTURE"}' })).json()) as ResourceEcho
+    expect(echo).toMatchObject({ provider: 'paypal', path: '/paypal/v2/checkout/orders', client: PP.clientId, body: '{"intent":"CAPTURE"}' })
+    const v1 = await sandbox.fetch('/paypal/v1/payments/payment', { headers: { authorization: `Bearer ${String(body['access_token'])}` } })
+    expect(v1.status).toBe(200)
+    expect(sandbox.control.stats('paypal')).toMatchObject({ tokenCalls: 1, byGrant: { client_credentials: 1 }, resourceCalls: 2 })
+  })
+
+  it('takes its lifetime from createSandbox, configure and reset like the others', async () => {
+    const short = createSandbox({ tokenLifetime: 600 })
+    expect(await (await ppToken(short)).json()).toMatchObject({ expires_in: 600 })
+    const sandbox = createSandbox()
+    sandbox.control.configure('paypal', { tokenLifetime: 28800, expiresInAsString: true })
+    expect(await (await ppToken(sandbox)).json()).toMatchObject({ expires_in: '28800' })
+    sandbox.control.reset()
+    expect(await (await ppToken(sandbox)).json()).toMatchObject({ expires_in: 32400 })
+    expect(await (await oaBasic(sandbox)).json()).toMatchObject({ expires_in: 3600 })
+  })
+
+  it('answers bad, missing or body credentials with 401 invalid_client, and a bad grant with 400, issuing nothing', async () => {
+    const sandbox = createSandbox()
+    const refused = [
+      ppToken(sandbox, { grant_type: 'client_credentials' }, { authorization: basic(PP.clientId, 'wrong') }),
+      ppToken(sandbox, { grant_type: 'client_credentials' }, {}),
+      ppToken(sandbox, { grant_type: 'client_credentials', client_id: PP.clientId, client_secret: PP.clientSecret }, {}),
+    ]
+    for (const res of await Promise.all(refused)) {
+      expect(res.status).toBe(401)
+      const text = await res.text()
+      expect(text).not.toContain(PP.clientSecret)
+      expect(JSON.parse(text)).toEqual({ error: 'invalid_client', error_description: 'Client Authentication failed' })
+    }
+    const missing = await ppToken(sandbox, {})
+    expect(missing.status).toBe(400)
+    expect(await missing.json()).toEqual({ error: 'unsupported_grant_type', error_description: 'Grant Type is NULL' })
+    const password = await ppToken(sandbox, { grant_type: 'password' })
+    expect(password.status).toBe(400)
+    expect(await password.json()).toMatchObject({ error: 'unsupported_grant_type' })
+    const asJson = await postJson(sandbox, '/paypal/v1/oauth2/token', { grant_type: 'client_credentials' })
+    expect(asJson.status).toBe(400)
+    expect(await asJson.json()).toMatchObject({ error: 'invalid_request' })
+    expect(sandbox.control.liveTokens('paypal')).toEqual([])
+    expect(sandbox.control.stats('paypal')).toMatchObject({ tokenCalls: 6, byGrant: { client_credentials: 3, missing: 2, password: 1 } })
+  })
+})
+
+describe('checkout dialect', () => {
+  it('issues on the access prefix a token the API prefix accepts, whatever the two origins', async () => {
+    const sandbox = createSandbox()
+    const res = await ckToken(sandbox, undefined, undefined, 'http://access.checkout.test')
+    expect(res.status).toBe(200)
+    expect(res.headers.get('cache-control')).toBe('no-store')
+    const body = (await res.json()) as Record<string, unknown>
+    expect(Object.keys(body).sort()).toEqual(['access_token', 'expires_in', 'scope', 'token_type'])
+    expect(body).toMatchObject({ token_type: 'Bearer', expires_in: 3600, scope: 'gateway vault payments' })
+    const api = await sandbox.fetch('http://api.checkout.test/checkout-api/payments', {
+      method: 'POST',
+      headers: { authorization: `Bearer ${String(body['access_token'])}`, 'content-type': 'application/json' },
+      body: '{"amount":100}',
+    })
+    expect(api.status).toBe(200)
+    expect(await api.json()).toMatchObject({ provider: 'checkout', path: '/checkout-api/payments', client: CK.clientId, scope: 'gateway vault payments' })
+    expect((await callResource(sandbox, 'checkout', 'not-a-token')).status).toBe(401)
+    expect(sandbox.control.stats('checkout')).toMatchObject({ tokenCalls: 1, resourceCalls: 2, resource401s: 1 })
+  })
+
+  it('grants the requested scopes and answers an unknown one with 400 invalid_scope', async () => {
+    const sandbox = createSandbox()
+    const gateway = await ckToken(sandbox, { grant_type: 'client_credentials', scope: 'gateway vault gateway' })
+    expect(await gateway.json()).toMatchObject({ scope: 'gateway vault' })
+    const unknown = await ckToken(sandbox, { grant_type: 'client_credentials', scope: 'gateway admin' })
+    expect(unknown.status).toBe(400)
+    expect(await unknown.json()).toEqual({ error: 'invalid_scope', error_description: 'unknown scope: admin' })
+    expect(sandbox.control.liveTokens('checkout')).toHaveLength(1)
+  })
+
+  it('answers bad credentials with 401 invalid_client, and keeps the token and API prefixes apart', async () => {
+    const sandbox = createSandbox()
+    const bad = await ckToken(sandbox, undefined, { authorization: basic(CK.clientId, 'wrong') })
+    expect(bad.status).toBe(401)
+    expect(bad.headers.get('www-authenticate')).toMatch(/^Basic/)
+    expect(await bad.json()).toMatchObject({ error: 'invalid_client', error_description: expect.any(String) })
+    const none = await ckToken(sandbox, undefined, {})
+    expect(none.status).toBe(401)
+    const grant = await ckToken(sandbox, { grant_type: 'password' })
+    expect(await grant.json()).toMatchObject({ error: 'unsupported_grant_type' })
+    for (const path of ['/checkout/connect/token', '/checkout-access/payments', '/checkout-api/', '/checkout-access/']) {
+      expect((await sandbox.fetch(path, { method: 'POST' })).status).toBe(404)
+    }
+    expect(sandbox.control.stats('checkout').tokenCalls).toBe(3)
+  })
+})
+
+const TOKEN_URL = `${SANDBOX_ORIGIN}/oauth2/o/token/`
+
+interface AssertionOptions {
+  alg?: string
+  kid?: string
+  iss?: string
+  sub?: string
+  aud?: string
+  iat?: number
+  lifetime?: number
+  jti?: string
+}
+
+/** A client assertion (RFC 7523) signed by `key`, for the demo JWT client unless told otherwise. */
+async function signAssertion(key: CryptoKey | Uint8Array, o: AssertionOptions = {}): Promise<string> {
+  const iat = o.iat ?? Math.floor(Date.now() / 1000)
+  const jwt = new SignJWT({ jti: o.jti ?? crypto.randomUUID() })
+    .setProtectedHeader({ alg: o.alg ?? 'ES256', typ: 'JWT', ...(o.kid !== undefined ? { kid: o.kid } : {}) })
+    .setIssuer(o.iss ?? JC.clientId)
+    .setSubject(o.sub ?? JC.clientId)
+    .setAudience(o.aud ?? TOKEN_URL)
+    .setIssuedAt(iat)
+    .setExpirationTime(iat + (o.lifetime ?? 60))
+  return jwt.sign(key)
+}
+
+const demoKey = (): Promise<CryptoKey | Uint8Array> => importJWK({ ...JC.privateJwk }, 'ES256')
+
+function jwtToken(sandbox: Sandbox, assertion: string, extra: Record<string, string> = {}, headers: Record<string, string> = {}): Promise<Response> {
+  return oaToken(
+    sandbox,
+    { grant_type: 'client_credentials', client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: assertion, ...extra },
+    headers,
+  )
+}
+
+async function expectInvalidClient(res: Response, assertion: string, description: RegExp): Promise<void> {
+  expect(res.status).toBe(401)
+  const text = await res.text()
+  expect(text).not.toContain(assertion.split('.')[2])
+  expect(JSON.parse(text)).toEqual({ error: 'invalid_client', error_description: expect.stringMatching(description) })
+}
+
+describe('oauth2 private_key_jwt (RFC 7523)', () => {
+  it('issues a token to the demo JWT client for an ES256 assertion, with or without client_id', async () => {
+    const sandbox = createSandbox()
+    const key = await demoKey()
+    const withId = await jwtToken(sandbox, await signAssertion(key, { kid: JC.keyId }), { client_id: JC.clientId })
+    expect(withId.status).toBe(200)
+    const body = (await withId.json()) as { access_token: string; scope: string }
+    expect(body.scope).toBe('read write')
+    const echo = (await (await callResource(sandbox, 'oauth2', body.access_token)).json()) as ResourceEcho
+    expect(echo.client).toBe(JC.clientId)
+    expect((await jwtToken(sandbox, await signAssertion(key), { scope: 'admin' })).status).toBe(200)
+    expect(sandbox.control.stats('oauth2')).toMatchObject({ tokenCalls: 2, byGrant: { client_credentials: 2 } })
+  })
+
+  it.each(['RS256', 'PS256', 'ES256', 'EdDSA'])('accepts a %s assertion signed by a key registered over the control API', async (alg) => {
+    const sandbox = createSandbox()
+    const { publicKey, privateKey } = await generateKeyPair(alg, { extractable: true })
+    const jwk = { ...(await exportJWK(publicKey)), kid: `k-${alg}` }
+    sandbox.control.addClientKey('oauth2', 'jwt_client_2', jwk)
+    const assertion = await signAssertion(privateKey, { alg, kid: `k-${alg}`, iss: 'jwt_client_2', sub: 'jwt_client_2' })
+    const res = await jwtToken(sandbox, assertion)
+    expect(res.status).toBe(200)
+    const token = ((await res.json()) as { access_token: string }).access_token
+    expect(((await (await callResource(sandbox, 'oauth2', token)).json()) as ResourceEcho).client).toBe('jwt_client_2')
+  })
+
+  it('answers an assertion signed by another key with 401 invalid_client, never echoing it', async () => {
+    const sandbox = createSandbox()
+    const { privateKey } = await generateKeyPair('ES256')
+    const assertion = await signAssertion(privateKey)
+    await expectInvalidClient(await jwtToken(sandbox, assertion), assertion, /signature verification failed/)
+    const rsa = await generateKeyPair('RS256')
+    const wrongType = await signAssertion(rsa.privateKey, { alg: 'RS256' })
+    await expectInvalidClient(await jwtToken(sandbox, wrongType), wrongType, /no registered key/)
+    const unknown = await signAssertion(privateKey, { iss: 'nobody', sub: 'nobody' })
+    await expectInvalidClient(await jwtToken(sandbox, unknown), unknown, /no key is registered/)
+    expect(sandbox.control.liveTokens('oauth2')).toEqual([])
+  })
+
+  it('checks iss = sub = client_id, aud = the token URL, the 60 s lifetime, expiry and a fresh jti', async () => {
+    const { sandbox, clock, advance } = clocked()
+    const key = await demoKey()
+    const iat = clock.t / 1000
+    const cases: Array<[AssertionOptions, Record<string, string>, RegExp]> = [
+      [{ sub: 'someone_else' }, {}, /no key is registered|sub/],
+      [{ iss: 'someone_else' }, {}, /iss/],
+      [{}, { client_id: 'oa_demo_client' }, /no key is registered/],
+      [{ aud: `${SANDBOX_ORIGIN}/elsewhere/token` }, {}, /aud/],
+      [{ lifetime: 61 }, {}, /60 s/],
+      [{ iat: iat - 120, lifetime: 60 }, {}, /expired|iat/],
+    ]
+    for (const [options, extra, description] of cases) {
+      const assertion = await signAssertion(key, options)
+      await expectInvalidClient(await jwtToken(sandbox, assertion, extra), assertion, description)
+    }
+    const once = await signAssertion(key, { jti: 'jti-1', iat })
+    expect((await jwtToken(sandbox, once)).status).toBe(200)
+    await expectInvalidClient(await jwtToken(sandbox, once), once, /jti already used/)
+    const later = await signAssertion(key, { jti: 'jti-2', iat })
+    advance(60 + 5) // past exp by the 5 s of clock skew the sandbox tolerates
+    await expectInvalidClient(await jwtToken(sandbox, later), later, /expired/)
+    expect(sandbox.control.liveTokens('oauth2')).toHaveLength(1)
+  })
+
+  it('accepts the token URL without its trailing slash as aud, and any origin the client called', async () => {
+    const sandbox = createSandbox()
+    const key = await demoKey()
+    expect((await jwtToken(sandbox, await signAssertion(key, { aud: `${SANDBOX_ORIGIN}/oauth2/o/token` }))).status).toBe(200)
+    const elsewhere = 'https://as.example:8443/oauth2/o/token/'
+    const res = await postForm(sandbox, elsewhere, {
+      grant_type: 'client_credentials',
+      client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+      client_assertion: await signAssertion(key, { aud: elsewhere }),
+    })
+    expect(res.status).toBe(200)
+  })
+
+  it('refuses an assertion next to another method, a wrong assertion type and a missing assertion with 400', async () => {
+    const sandbox = createSandbox()
+    const assertion = await signAssertion(await demoKey())
+    const both = await jwtToken(sandbox, assertion, {}, { authorization: basic(OA.clientId, OA.clientSecret) })
+    expect(both.status).toBe(400)
+    expect(await both.json()).toMatchObject({ error: 'invalid_request' })
+    const withSecret = await jwtToken(sandbox, assertion, { client_secret: 'x' })
+    expect(withSecret.status).toBe(400)
+    const wrongType = await jwtToken(sandbox, assertion, { client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:saml2-bearer' })
+    expect(wrongType.status).toBe(400)
+    expect(await wrongType.json()).toMatchObject({ error: 'invalid_request' })
+    const missing = await oaToken(sandbox, { grant_type: 'client_credentials', client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer' })
+    expect(missing.status).toBe(400)
+    const garbage = await jwtToken(sandbox, 'not.a.jwt')
+    expect(garbage.status).toBe(401)
+    expect(sandbox.control.liveTokens('oauth2')).toEqual([])
+  })
+
+  it('registers keys over HTTP, refuses private JWKs and other providers, and forgets used jtis on reset', async () => {
+    const sandbox = createSandbox()
+    const { publicKey, privateKey } = await generateKeyPair('EdDSA', { extractable: true })
+    const privateJwk = await exportJWK(privateKey)
+    guardPrivateJwk('sandbox test EdDSA', privateJwk)
+    expect(() => sandbox.control.addClientKey('oauth2', 'c', privateJwk)).toThrow(/PUBLIC/)
+    expect(() => sandbox.control.addClientKey('paypal', 'c', { kty: 'OKP' })).toThrow(TypeError)
+    const refused = await postJson(sandbox, '/_control/keys', { provider: 'oauth2', id: 'c', jwk: privateJwk })
+    expect(refused.status).toBe(400)
+    expect(await refused.text()).not.toContain(String(privateJwk.d))
+    const added = await postJson(sandbox, '/_control/keys', { provider: 'oauth2', id: 'http_client', jwk: await exportJWK(publicKey) })
+    expect(await added.json()).toEqual({ ok: true, provider: 'oauth2', id: 'http_client', keys: 1 })
+    const assertion = await signAssertion(privateKey, { alg: 'EdDSA', iss: 'http_client', sub: 'http_client', jti: 'same' })
+    expect((await jwtToken(sandbox, assertion)).status).toBe(200)
+    expect((await jwtToken(sandbox, assertion)).status).toBe(401)
+    sandbox.control.reset()
+    expect((await jwtToken(sandbox, assertion)).status).toBe(200)
+  })
+})
+
 describe('protected resources', () => {
   it('echo the method, path, query, headers and body of the request and who the token belongs to', async () => {
     const sandbox = createSandbox()
@@ -562,6 +870,25 @@ const FAULT_CASES: FaultCase[] = [
     },
   },
   {
+    fault: '503',
+    provider: 'paypal',
+    retryAfter: 5,
+    check: async (res) => {
+      expect(res.status).toBe(503)
+      expect(res.headers.get('retry-after')).toBe('5')
+    },
+  },
+  {
+    fault: 'truncated',
+    provider: 'checkout',
+    check: async (res) => {
+      expect(res.status).toBe(200)
+      const text = await res.text()
+      expect(text.startsWith('{"access_token":"')).toBe(true)
+      expect(() => JSON.parse(text) as unknown).toThrow(SyntaxError)
+    },
+  },
+  {
     fault: 'non_working_hours',
     provider: 'abbeycross',
     check: async (res) => {
@@ -600,6 +927,20 @@ function tokenCall(sandbox: Sandbox, provider: SandboxProvider, init: RequestIni
       return sandbox.fetch(`${SANDBOX_ORIGIN}/abbeycross/v1/oauth/token`, {
         method: 'POST',
         body: JSON.stringify({ client_id: AC.clientId, client_secret: AC.clientSecret }),
+        ...init,
+      })
+    case 'paypal':
+      return sandbox.fetch(`${SANDBOX_ORIGIN}/paypal/v1/oauth2/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(PP.clientId, PP.clientSecret) },
+        body: 'grant_type=client_credentials',
+        ...init,
+      })
+    case 'checkout':
+      return sandbox.fetch(`${SANDBOX_ORIGIN}/checkout-access/connect/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(CK.clientId, CK.clientSecret) },
+        body: 'grant_type=client_credentials',
         ...init,
       })
   }

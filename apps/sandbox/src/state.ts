@@ -59,6 +59,10 @@ export interface ProviderState {
   config: ProviderConfig
   /** client id -> secret */
   clients: Map<string, string>
+  /** client id -> the public JWKs its `private_key_jwt` assertions may be signed with */
+  clientKeys: Map<string, JsonWebKey[]>
+  /** `<client id> <jti>` of the client assertions seen -> their `exp` (ms), to refuse a replay */
+  usedAssertions: Map<string, number>
   accessTokens: Map<string, AccessToken>
   refreshTokens: Map<string, RefreshToken>
   faults: QueuedFault[]
@@ -69,7 +73,8 @@ export interface ProviderState {
 /** Everything one sandbox keeps. */
 export interface SandboxState {
   now: () => number
-  defaultLifetime: number
+  /** `tokenLifetime` given to `createSandbox` (every provider), else each provider's own default. */
+  defaultLifetime: number | undefined
   providers: Record<SandboxProvider, ProviderState>
   /** Token requests in progress over all providers, and its high-water mark. */
   inFlight: number
@@ -88,13 +93,33 @@ function defaultClients(provider: SandboxProvider): Array<[string, string]> {
       return [[SANDBOX_CREDENTIALS.stonex.clientId, SANDBOX_CREDENTIALS.stonex.clientSecret]]
     case 'abbeycross':
       return [[SANDBOX_CREDENTIALS.abbeycross.clientId, SANDBOX_CREDENTIALS.abbeycross.clientSecret]]
+    case 'paypal':
+      return [[SANDBOX_CREDENTIALS.paypal.clientId, SANDBOX_CREDENTIALS.paypal.clientSecret]]
+    case 'checkout':
+      return [[SANDBOX_CREDENTIALS.checkout.clientId, SANDBOX_CREDENTIALS.checkout.clientSecret]]
   }
 }
 
-/** Default configuration of a provider. */
-export function defaultConfig(provider: SandboxProvider, tokenLifetime: number): ProviderConfig {
+function defaultClientKeys(provider: SandboxProvider): Array<[string, JsonWebKey[]]> {
+  if (provider !== 'oauth2') return []
+  const { clientId, publicJwk } = SANDBOX_CREDENTIALS.oauth2Jwt
+  return [[clientId, [{ ...publicJwk }]]]
+}
+
+/** Access-token lifetime of a provider when nobody configured one: PayPal's tokens live hours. */
+export const DEFAULT_TOKEN_LIFETIMES: Readonly<Record<SandboxProvider, number>> = {
+  stablelink: 3600,
+  oauth2: 3600,
+  stonex: 3600,
+  abbeycross: 3600,
+  paypal: 32400,
+  checkout: 3600,
+}
+
+/** Default configuration of a provider; `tokenLifetime` overrides the provider's own default. */
+export function defaultConfig(provider: SandboxProvider, tokenLifetime?: number): ProviderConfig {
   return {
-    tokenLifetime,
+    tokenLifetime: tokenLifetime ?? DEFAULT_TOKEN_LIFETIMES[provider],
     tokenLatencyMs: 0,
     omitExpiresIn: false,
     expiresInAsString: false,
@@ -107,11 +132,13 @@ export function emptyStats(): SandboxStats {
   return { tokenCalls: 0, byGrant: {}, resourceCalls: 0, resource401s: 0, maxConcurrentTokenCalls: 0 }
 }
 
-function createProviderState(provider: SandboxProvider, tokenLifetime: number): ProviderState {
+function createProviderState(provider: SandboxProvider, tokenLifetime: number | undefined): ProviderState {
   return {
     provider,
     config: defaultConfig(provider, tokenLifetime),
     clients: new Map(defaultClients(provider)),
+    clientKeys: new Map(defaultClientKeys(provider)),
+    usedAssertions: new Map(),
     accessTokens: new Map(),
     refreshTokens: new Map(),
     faults: [],
@@ -121,7 +148,7 @@ function createProviderState(provider: SandboxProvider, tokenLifetime: number): 
 }
 
 /** Creates the state of a new sandbox. */
-export function createState(now: () => number, tokenLifetime: number): SandboxState {
+export function createState(now: () => number, tokenLifetime: number | undefined): SandboxState {
   const providers = {} as Record<SandboxProvider, ProviderState>
   for (const provider of SANDBOX_PROVIDERS) providers[provider] = createProviderState(provider, tokenLifetime)
   return { now, defaultLifetime: tokenLifetime, providers, inFlight: 0, maxInFlight: 0 }
@@ -134,6 +161,7 @@ export function resetState(state: SandboxState): void {
     p.config = defaultConfig(provider, state.defaultLifetime)
     p.accessTokens.clear()
     p.refreshTokens.clear()
+    p.usedAssertions.clear()
     p.faults = []
     p.stats = emptyStats()
   }

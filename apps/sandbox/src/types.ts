@@ -3,11 +3,15 @@
  * here; the other modules import from this file to avoid import cycles.
  */
 
-/** The four provider dialects the sandbox emulates; also the first path segment of their routes. */
-export type SandboxProvider = 'stablelink' | 'oauth2' | 'stonex' | 'abbeycross'
+/**
+ * The provider dialects the sandbox emulates. The name is also the first path segment of their
+ * routes, except checkout's, which has two: `/checkout-access` (token) and `/checkout-api` (API),
+ * standing for its two origins.
+ */
+export type SandboxProvider = 'stablelink' | 'oauth2' | 'stonex' | 'abbeycross' | 'paypal' | 'checkout'
 
 /** Every provider, in a stable order. */
-export const SANDBOX_PROVIDERS: readonly SandboxProvider[] = ['stablelink', 'oauth2', 'stonex', 'abbeycross']
+export const SANDBOX_PROVIDERS: readonly SandboxProvider[] = ['stablelink', 'oauth2', 'stonex', 'abbeycross', 'paypal', 'checkout']
 
 /**
  * A failure the sandbox can inject into the next token calls of a provider
@@ -43,12 +47,38 @@ export const SANDBOX_FAULTS: readonly Fault[] = [
   'network',
 ]
 
-/** The demo clients every new sandbox knows. Secrets are sandbox-only values. */
+/**
+ * The demo clients every new sandbox knows. Secrets and the private key are sandbox-only values.
+ *
+ * `oauth2Jwt` is a `private_key_jwt` client of the `oauth2` provider (RFC 7523): the sandbox
+ * knows its public JWK; a client signs its assertions with `privateJwk` (ES256, `kid` = `keyId`).
+ */
 export const SANDBOX_CREDENTIALS = {
   stablelink: { apiKey: 'sl_demo_key', apiSecret: 'sl_demo_secret_8f2a' },
   oauth2: { clientId: 'oa_demo_client', clientSecret: 'oa_demo_secret_3c9d' },
   stonex: { clientId: 'sx_demo_client', clientSecret: 'sx_demo_secret_71be' },
   abbeycross: { clientId: 'ac_demo_client', clientSecret: 'ac_demo_secret_5d04' },
+  paypal: { clientId: 'pp_demo_client', clientSecret: 'pp_demo_secret_e6a1' },
+  checkout: { clientId: 'ck_demo_client', clientSecret: 'ck_demo_secret_9b27' },
+  oauth2Jwt: {
+    clientId: 'oa_jwt_client',
+    keyId: 'oa-jwt-demo-1',
+    publicJwk: {
+      kty: 'EC',
+      crv: 'P-256',
+      kid: 'oa-jwt-demo-1',
+      x: '-qyoYl_nr0A26CXvnJHCH-0vgoviJJZxsKXUqVl02A4',
+      y: 'sEBAs-047B9h0Wt5i1umAfrRzOAhYNszsluMYPyyYS8',
+    },
+    privateJwk: {
+      kty: 'EC',
+      crv: 'P-256',
+      kid: 'oa-jwt-demo-1',
+      x: '-qyoYl_nr0A26CXvnJHCH-0vgoviJJZxsKXUqVl02A4',
+      y: 'sEBAs-047B9h0Wt5i1umAfrRzOAhYNszsluMYPyyYS8',
+      d: 'sRkY8undnl04TSQ__-BIq6FtM2NT16npo1lNpan9hJk',
+    },
+  },
 } as const
 
 /** Origin used by convention in-process. Routing is by path only, so any origin works. */
@@ -58,7 +88,10 @@ export const SANDBOX_ORIGIN = 'http://sandbox.test'
 export interface SandboxOptions {
   /** Clock in milliseconds since the epoch, used for every expiry; default `Date.now`. */
   now?: () => number
-  /** Default access-token lifetime in seconds for every provider; default 3600. */
+  /**
+   * Access-token lifetime in seconds for every provider. Default: each provider's own, 3600
+   * except paypal's 32400 (PayPal tokens live hours).
+   */
   tokenLifetime?: number
 }
 
@@ -124,6 +157,12 @@ export interface SandboxControl {
   inject(provider: SandboxProvider, fault: SandboxFaultSpec): void
   /** Registers (or replaces the secret of) a client of that provider. */
   addClient(provider: SandboxProvider, id: string, secret: string): void
+  /**
+   * Registers a PUBLIC JWK a client signs its `private_key_jwt` assertions with (RFC 7523;
+   * `oauth2` only). A key with the `kid` of a registered one replaces it; the client needs no
+   * secret. Throws a `TypeError` for a private JWK or another provider.
+   */
+  addClientKey(provider: SandboxProvider, id: string, jwk: JsonWebKey & { kid?: string }): void
   /** Access tokens of that provider that are neither expired nor revoked, oldest first. */
   liveTokens(provider: SandboxProvider): string[]
 }
