@@ -74,18 +74,14 @@ function originOf(url: string): string | undefined {
 function toRequest(input: Request | URL | string, init?: RequestInit): Request {
   if (input instanceof Request) return input
   if (typeof input === 'string' || input instanceof URL) return new Request(input, init)
-  const like = input as Request
-  return new Request(like.url, {
-    method: like.method,
-    headers: like.headers,
-    body: like.body,
-    signal: like.signal,
-    redirect: like.redirect,
-    credentials: like.credentials,
-    ...init,
-    // A streamed body needs this in Node and browsers.
-    ...(like.body && { duplex: 'half' }),
-  } as RequestInit)
+  const like = input as unknown as Record<string, unknown> & { url: string; body: unknown }
+  const parts: Record<string, unknown> = {}
+  for (const name of ['method', 'headers', 'body', 'signal', 'redirect', 'credentials', 'mode', 'cache', 'referrer', 'integrity', 'keepalive']) {
+    if (like[name] !== undefined) parts[name] = like[name]
+  }
+  // A streamed body needs `duplex` in Node and browsers.
+  if (like.body) parts['duplex'] = 'half'
+  return new Request(like.url, { ...parts, ...init } as RequestInit)
 }
 
 /**

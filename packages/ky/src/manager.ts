@@ -89,7 +89,7 @@ function deadline<T>(work: Promise<T>, ms: number, onTimeout: () => unknown): Pr
   const expired = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(onTimeout()), ms)
   })
-  return Promise.race([work, expired]).finally(() => clearTimeout(timer))
+  return Promise.race([work, expired]).finally(() => timer !== undefined && clearTimeout(timer))
 }
 
 /** The host of a URL (never its path or query, which may carry credentials). */
