@@ -14,6 +14,7 @@ import { cold } from './cold.ts'
 import { edge } from './edge.ts'
 import { expiry } from './expiry.ts'
 import { createContext, type Context } from './lib/context.ts'
+import { otel } from './otel.ts'
 import { environment, printSection, resultsMarkdown, type Outcome, type Section } from './lib/report.ts'
 import { sleep, withTimeout } from './lib/stats.ts'
 import { replay } from './replay.ts'
@@ -40,6 +41,7 @@ const MEASURES: Record<string, Measure> = {
   tabs: { title: '7. Cross-tab: 8 tabs in Chromium', timeoutMs: 120_000, run: (ctx) => tabs(ctx) },
   edge: { title: '8. Edge Worker under wrangler dev', timeoutMs: 180_000, run: () => edge() },
   scale: { title: '9. Growth with distinct cache keys', timeoutMs: 150_000, run: () => scale() },
+  otel: { title: '10. Telemetry: warm path with @payment-auth/otel', timeoutMs: 120_000, run: () => otel() },
 }
 
 const here = (path: string) => fileURLToPath(new URL(path, import.meta.url))
