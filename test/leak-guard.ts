@@ -5,7 +5,7 @@
  * naming the credential and where it was found, never printing it.
  */
 import { afterEach } from 'vitest'
-import { SANDBOX_CREDENTIALS as C } from '../apps/sandbox/src/index.ts'
+import { SANDBOX_CREDENTIALS as C } from '@payment-auth/sandbox'
 
 /** Every credential the tests use: name -> value. Client ids are public; secrets and keys are not. */
 export const TEST_CREDENTIALS: Record<string, string> = {

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
-import { type FakeClock, fakeClock } from '../../../test/support/clock.ts'
+import { type FakeClock, fakeClock } from '@payment-auth/test-support/clock'
 import {
   SANDBOX_CREDENTIALS,
   SANDBOX_ORIGIN,

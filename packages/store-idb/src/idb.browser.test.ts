@@ -4,8 +4,9 @@
  */
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { idbStore, type IdbStoreEvent } from './index.ts'
-import type { EndpointAnswer, TabCommand, TabMessage } from './test/tab.worker.ts'
-import { idbContract, tick, uniqueDb } from './test/util.ts'
+import type { EndpointAnswer, TabCommand, TabMessage } from '../test/tab.worker.ts'
+import { tick } from '@payment-auth/test-support/provider'
+import { idbContract, uniqueDb } from '../test/util.ts'
 
 idbContract('idbStore (Chromium IndexedDB)')
 
@@ -164,7 +165,7 @@ afterEach(() => {
 async function openTabs(n: number, api: Endpoint, options: { lockTimeout?: number } = {}) {
   const dbName = uniqueDb('payment-auth-tabs')
   const tabs = Array.from({ length: n }, (_, index) => {
-    const worker = new Worker(new URL('./test/tab.worker.ts', import.meta.url), { type: 'module' })
+    const worker = new Worker(new URL('../test/tab.worker.ts', import.meta.url), { type: 'module' })
     workers.push(worker)
     let next = 0
     const waiting = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>()
