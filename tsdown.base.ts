@@ -1,5 +1,7 @@
 import { defineConfig, type UserConfig } from 'tsdown'
 
+type NeverBundle = NonNullable<NonNullable<UserConfig['deps']>['neverBundle']>
+
 /** The build of every @payment-auth package: one ESM entry with its .d.ts; `neverBundle` stays an import. */
-export const packageBuild = (neverBundle: NonNullable<UserConfig['deps']>['neverBundle']) =>
+export const packageBuild = (neverBundle: NeverBundle) =>
   defineConfig({ entry: ['src/index.ts'], format: 'esm', platform: 'neutral', dts: true, clean: true, deps: { neverBundle } })
