@@ -53,7 +53,8 @@ export async function tabs(ctx: Context, { tabCount = 8, rounds = 3 } = {}): Pro
     format: 'esm',
     platform: 'browser',
     target: 'es2022',
-    alias: { '@payment-auth/ky': here('../packages/ky/src/index.ts'), '@payment-auth/store-idb': here('../packages/store-idb/src/index.ts') },
+    // Our packages from their sources (the export condition of this repository's tools).
+    conditions: ['@payment-auth/source'],
     define: { 'process.env.NODE_ENV': '"production"' },
     outfile: join(ctx.staticDir, 'tab.js'),
     logLevel: 'silent',
