@@ -18,7 +18,6 @@ export const SIZE_GOAL = 3000
 
 const root = fileURLToPath(new URL('../', import.meta.url))
 const KY_SRC = fileURLToPath(new URL('../packages/ky/src/index.ts', import.meta.url))
-const IDB_SRC = fileURLToPath(new URL('../packages/store-idb/src/index.ts', import.meta.url))
 
 export interface Size {
   minified: number
@@ -67,7 +66,8 @@ export async function bundle(contents: string, external: string[] = [], { stubVa
     platform: 'browser',
     target: 'es2022',
     external,
-    alias: { '@payment-auth/ky': KY_SRC, '@payment-auth/store-idb': IDB_SRC },
+    // Our packages from their sources (the export condition of this repository's tools).
+    conditions: ['@payment-auth/source'],
     define: { 'process.env.NODE_ENV': '"production"' },
     logLevel: 'silent',
     plugins: stubValibot ? [valibotStub()] : [],
@@ -139,7 +139,7 @@ export async function size(): Promise<Outcome> {
     more.push({ name: `payment-auth + ${dialect}`, what: `withPaymentAuth + ${dialect}`, kind: 'ours', excluded: await bundle(contents, ['ky']), included: await bundle(contents + withKy) })
   }
   {
-    const contents = ours(['withPaymentAuth', 'edge'], `export { idbStore } from ${JSON.stringify(IDB_SRC)}\n`)
+    const contents = ours(['withPaymentAuth', 'edge'], `export { idbStore } from '@payment-auth/store-idb'\n`)
     more.push({ name: 'payment-auth + edge + idbStore', what: 'the browser setup: edge dialect + idbStore (idb-keyval included)', kind: 'ours', excluded: await bundle(contents, ['ky']), included: await bundle(contents + withKy) })
   }
   {

@@ -12,7 +12,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { chromium } from 'playwright'
 import { CHROMIUM_ARGS, findChromium } from '../scripts/chromium.ts'
-import { CLIENT_ID, COMPETITORS, type Competitor } from './lib/clients.ts'
+import { CLIENT_ID, type Competitor } from './lib/clients.ts'
 import { TOKEN_LATENCY_MS, type Context } from './lib/context.ts'
 import type { Outcome } from './lib/report.ts'
 import { median, rotate, withTimeout } from './lib/stats.ts'
@@ -53,7 +53,8 @@ export async function tabs(ctx: Context, { tabCount = 8, rounds = 3 } = {}): Pro
     format: 'esm',
     platform: 'browser',
     target: 'es2022',
-    alias: { '@payment-auth/ky': here('../packages/ky/src/index.ts'), '@payment-auth/store-idb': here('../packages/store-idb/src/index.ts') },
+    // Our packages from their sources (the export condition of this repository's tools).
+    conditions: ['@payment-auth/source'],
     define: { 'process.env.NODE_ENV': '"production"' },
     outfile: join(ctx.staticDir, 'tab.js'),
     logLevel: 'silent',

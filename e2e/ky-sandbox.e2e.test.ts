@@ -4,7 +4,7 @@
  */
 import ky from 'ky'
 import { describe, expect, it } from 'vitest'
-import { fakeClock } from '../test/support/clock.ts'
+import { fakeClock } from '@payment-auth/test-support/clock'
 import { createSandbox, SANDBOX_CREDENTIALS, SANDBOX_ORIGIN, type SandboxProvider } from '../apps/sandbox/src/index.ts'
 import {
   abbeycross,

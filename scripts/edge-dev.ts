@@ -22,7 +22,17 @@ export const DEFAULT_SANDBOX_PORT = 8790
 /** The sandbox origin the provider URLs of wrangler.toml name; rewritten to the sandbox actually started. */
 const CONFIGURED_SANDBOX_ORIGIN = `http://127.0.0.1:${DEFAULT_SANDBOX_PORT}`
 
-export const OFFLINE_ENV = { WRANGLER_SEND_METRICS: 'false', CLOUDFLARE_CF_FETCH_ENABLED: 'false', WRANGLER_HIDE_BANNER: 'true' }
+/**
+ * Wrangler offline, bundling our workspace packages from their sources: the `@payment-auth/source`
+ * export condition first, then the ones wrangler uses when WRANGLER_BUILD_CONDITIONS is unset
+ * (workerd, worker, browser). The npm scripts `dev` and `deploy:dry` set the same.
+ */
+export const OFFLINE_ENV = {
+  WRANGLER_SEND_METRICS: 'false',
+  CLOUDFLARE_CF_FETCH_ENABLED: 'false',
+  WRANGLER_HIDE_BANNER: 'true',
+  WRANGLER_BUILD_CONDITIONS: '@payment-auth/source,workerd,worker,browser',
+}
 
 /** A port asked for is held by another process. The message names the port and the variable that changes it. */
 export class PortInUseError extends Error {

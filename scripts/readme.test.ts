@@ -3,7 +3,9 @@
  * apps/*\/README.md is extracted into its own module and typechecked, strict, as a consumer's
  * project would compile it, with the placeholders of test/readme/prelude.d.ts in scope. Blocks
  * of Worker READMEs (store-kv, edge) compile against @cloudflare/workers-types; the others
- * against the DOM and Node. A shape that is not code belongs in a ```text block.
+ * against the DOM and Node. A shape that is not code belongs in a ```text block; a block fenced
+ * ```ts nocheck needs a third-party SDK this repository does not install (the otel README's Node,
+ * browser and Worker set-ups, which name the versions they were checked against).
  */
 import { execFile } from 'node:child_process'
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -54,7 +56,7 @@ function project(dir: string, files: string[], worker: boolean): string {
     noEmit: true,
     // A Workers project (create-cloudflare's template) skips lib checks: ky's own types conflict with workers-types.
     skipLibCheck: worker,
-    customConditions: ['source'],
+    customConditions: ['@payment-auth/source'],
     allowImportingTsExtensions: true,
     lib: worker ? ['ES2023'] : ['ES2023', 'DOM', 'DOM.Iterable'],
     types: worker ? ['@cloudflare/workers-types'] : ['node'],

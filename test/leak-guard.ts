@@ -5,7 +5,9 @@
  * naming the credential and where it was found, never printing it.
  */
 import { afterEach } from 'vitest'
-import { SANDBOX_CREDENTIALS as C } from '../apps/sandbox/src/index.ts'
+import { SANDBOX_CREDENTIALS as C } from '@payment-auth/sandbox'
+import devVarsExample from '../.dev.vars.example?raw'
+import { parseDevVars } from './support/dev-vars.ts'
 import { guardPrivateJwk, TEST_CREDENTIALS_KEY } from './support/guard.ts'
 
 /** Every credential the tests use: name -> value. Client ids are public; secrets and keys are not. */
@@ -17,12 +19,15 @@ export const TEST_CREDENTIALS: Record<string, string> = {
   'paypal client secret': C.paypal.clientSecret,
   'checkout client secret': C.checkout.clientSecret,
   'edge demo caller key': 'pa_demo_caller_key_0001',
-  'edge test JWT secret': 'test-jwt-secret-at-least-32-bytes-long!!',
   'unit-test secret': 'test_secret_Zq81xW',
   'leak-test secret': 'sk_live_51HxQz9TopSecretValue',
   'leak-test api key': 'ak_public_but_private_42',
   'property-test secret': 'prop_secret_Vq7Lm2Xc9',
   'edge-dialect test credential': 'caller-key-SECRET-123',
+}
+// The edge tests run with the Wrangler secrets of .dev.vars.example (apps/edge/vitest.config.ts).
+for (const [name, value] of Object.entries(parseDevVars(devVarsExample))) {
+  if (name.endsWith('_SECRET')) TEST_CREDENTIALS[`edge ${name} of .dev.vars.example`] = value
 }
 
 // Tests register keys and secrets they make at run time through test/support/guard.ts.

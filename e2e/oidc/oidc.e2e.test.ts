@@ -13,7 +13,7 @@ import {
   privateKeyJwt,
   tlsClientAuth,
 } from '../../packages/ky/src/client-auth.ts'
-import { guardPrivateJwk, guardSecret } from '../../test/support/guard.ts'
+import { guardPrivateJwk, guardSecret } from '@payment-auth/test-support/guard'
 import { OIDC_TOKEN_TTL, type StartedOidc, startOidc, type TestFetch } from './server.ts'
 
 let oidc: StartedOidc

@@ -4,7 +4,7 @@
  * and no upstream call where none is due.
  */
 import { beforeEach, describe, expect, it } from 'vitest'
-import { assertLeaksNothing, call, callerJwt, coldStart, json, sandbox, token, type ErrorAnswer, type TokenAnswer } from './test-support.ts'
+import { assertLeaksNothing, call, callerJwt, coldStart, json, sandbox, token, type ErrorAnswer, type TokenAnswer } from '../test/support.ts'
 
 beforeEach(coldStart)
 

@@ -13,7 +13,7 @@ import {
   token,
   type ErrorAnswer,
   type TokenAnswer,
-} from './test-support.ts'
+} from '../test/support.ts'
 
 beforeEach(coldStart)
 

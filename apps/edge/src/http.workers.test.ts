@@ -16,7 +16,7 @@ import {
   token,
   type ErrorAnswer,
   type TokenAnswer,
-} from './test-support.ts'
+} from '../test/support.ts'
 
 beforeEach(coldStart)
 afterEach(() => {

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { upstreamUrl } from './proxy.ts'
-import { assertLeaksNothing, call, CALLER_KEY, callWith, coldStart, json, request, sha256Hex, sandbox, token, type ErrorAnswer, type TokenAnswer } from './test-support.ts'
+import { assertLeaksNothing, call, CALLER_KEY, callWith, coldStart, json, request, sha256Hex, sandbox, token, type ErrorAnswer, type TokenAnswer } from '../test/support.ts'
 
 beforeEach(coldStart)
 afterEach(() => {

@@ -13,7 +13,7 @@ import {
   type ErrorAnswer,
   type Provider,
   type TokenAnswer,
-} from './test-support.ts'
+} from '../test/support.ts'
 import { clearIsolateCache } from './tokens.ts'
 
 beforeEach(coldStart)

@@ -2,8 +2,8 @@ import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { exportJWK, generateKeyPair, importJWK, SignJWT } from 'jose'
 import { describe, expect, it } from 'vitest'
-import { type FakeClock, fakeClock } from '../../../test/support/clock.ts'
-import { guardPrivateJwk } from '../../../test/support/guard.ts'
+import { type FakeClock, fakeClock } from '@payment-auth/test-support/clock'
+import { guardPrivateJwk } from '@payment-auth/test-support/guard'
 import {
   SANDBOX_CREDENTIALS,
   SANDBOX_ORIGIN,

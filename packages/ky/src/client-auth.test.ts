@@ -1,7 +1,7 @@
 import { decodeProtectedHeader, exportJWK, generateKeyPair, jwtVerify } from 'jose'
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { createSandbox, SANDBOX_CREDENTIALS, SANDBOX_ORIGIN } from '../../../apps/sandbox/src/index.ts'
-import { guardPrivateJwk } from '../../../test/support/guard.ts'
+import { guardPrivateJwk } from '@payment-auth/test-support/guard'
 import {
   CLIENT_ASSERTION_LIFETIME,
   type ClientAssertionAlg,
@@ -13,7 +13,7 @@ import {
   tlsClientAuth,
 } from './client-auth.ts'
 import { isPaymentAuthError } from './errors.ts'
-import { SECRET } from './test/util.ts'
+import { SECRET } from '@payment-auth/test-support/provider'
 
 const TOKEN_URL = 'https://as.example/oauth2/token'
 const CLIENT = 'client-1'

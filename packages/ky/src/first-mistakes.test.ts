@@ -14,7 +14,7 @@ import type { PaymentAuthEvent } from './events.ts'
 import { withPaymentAuth } from './hooks.ts'
 import { createTokenManager } from './manager.ts'
 import { defineProvider } from './provider.ts'
-import { json, SECRET } from './test/util.ts'
+import { json, SECRET } from '@payment-auth/test-support/provider'
 
 const caught = (run: () => unknown): PaymentAuthError => {
   try {

@@ -4,7 +4,7 @@ import { isPaymentAuthError } from './errors.ts'
 import type { PaymentAuthEvent } from './events.ts'
 import { withPaymentAuth, type PaymentAuthOptions } from './hooks.ts'
 import { createTokenManager } from './manager.ts'
-import { issue, json, testProvider, tick, tokenEndpoint } from './test/util.ts'
+import { issue, json, testProvider, tick, tokenEndpoint } from '@payment-auth/test-support/provider'
 
 /**
  * An API at https://api.test that accepts only the tokens in `valid`, echoes what it got,

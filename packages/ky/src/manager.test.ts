@@ -3,7 +3,7 @@ import { isPaymentAuthError, PaymentAuthError } from './errors.ts'
 import type { PaymentAuthEvent } from './events.ts'
 import { createTokenManager, type TokenManagerOptions } from './manager.ts'
 import { memoryStore, type TokenRecord, type TokenStore } from './store.ts'
-import { type FakeClock, fakeClock, issue, json, testProvider, tick, tokenEndpoint } from './test/util.ts'
+import { type FakeClock, fakeClock, issue, json, testProvider, tick, tokenEndpoint } from '@payment-auth/test-support/provider'
 
 const fast = { limit: 2, delay: 1, maxDelay: 50 }
 

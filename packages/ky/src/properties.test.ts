@@ -5,7 +5,7 @@
 import fc from 'fast-check'
 import ky from 'ky'
 import { describe, expect, it } from 'vitest'
-import { fakeClock } from '../../../test/support/clock.ts'
+import { fakeClock } from '@payment-auth/test-support/clock'
 import { abbeycross } from './dialects/abbeycross.ts'
 import { edge } from './dialects/edge.ts'
 import { oauth2 } from './dialects/oauth2.ts'
@@ -15,7 +15,7 @@ import { isPaymentAuthError } from './errors.ts'
 import { withPaymentAuth } from './hooks.ts'
 import { createTokenManager } from './manager.ts'
 import type { Provider } from './provider.ts'
-import { json, testProvider } from './test/util.ts'
+import { json, testProvider } from '@payment-auth/test-support/provider'
 
 const SECRET = 'prop_secret_Vq7Lm2Xc9'
 const providers: Provider[] = [

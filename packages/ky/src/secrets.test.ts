@@ -8,7 +8,7 @@ import type { PaymentAuthEvent } from './events.ts'
 import { withPaymentAuth } from './hooks.ts'
 import { createTokenManager } from './manager.ts'
 import { defineProvider, type Provider } from './provider.ts'
-import { json } from './test/util.ts'
+import { json } from '@payment-auth/test-support/provider'
 
 const SECRET = 'sk_live_51HxQz9TopSecretValue'
 const KEY = 'ak_public_but_private_42'

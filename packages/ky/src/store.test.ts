@@ -1,5 +1,5 @@
 import { memoryStore } from './store.ts'
-import { storeContract } from './store.contract.ts'
+import { storeContract } from '@payment-auth/test-support/store-contract'
 
 storeContract({
   name: 'memoryStore',

@@ -12,7 +12,8 @@ import ky from 'ky'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { TEST_CREDENTIALS } from '../../../test/leak-guard.ts'
 import { createTokenManager, edge, memoryStore, withPaymentAuth, type PaymentAuthEvent, type PaymentAuthOptions, type TokenRecord, type TokenStore } from '../../ky/src/index.ts'
-import { fakeClock, issue, json, SECRET, testProvider, tokenEndpoint, type FakeClock } from '../../ky/src/test/util.ts'
+import { type FakeClock, fakeClock } from '@payment-auth/test-support/clock'
+import { issue, json, SECRET, testProvider, tokenEndpoint } from '@payment-auth/test-support/provider'
 import pkg from '../package.json' with { type: 'json' }
 import { scrub, SCOPE, telemetry, VERSION } from './index.ts'
 

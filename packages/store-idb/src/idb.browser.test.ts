@@ -5,8 +5,9 @@
 import { createTokenManager } from '@payment-auth/ky'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { idbStore, type IdbStoreEvent } from './index.ts'
-import type { EndpointAnswer, TabCommand, TabMessage } from './test/tab.worker.ts'
-import { idbContract, testProvider, tick, uniqueDb } from './test/util.ts'
+import type { EndpointAnswer, TabCommand, TabMessage } from '../test/tab.worker.ts'
+import { testProvider, tick } from '@payment-auth/test-support/provider'
+import { idbContract, uniqueDb } from '../test/util.ts'
 
 idbContract('idbStore (Chromium IndexedDB)')
 
@@ -165,7 +166,7 @@ afterEach(() => {
 async function openTabs(n: number, api: Endpoint, options: { lockTimeout?: number } = {}) {
   const dbName = uniqueDb('payment-auth-tabs')
   const tabs = Array.from({ length: n }, (_, index) => {
-    const worker = new Worker(new URL('./test/tab.worker.ts', import.meta.url), { type: 'module' })
+    const worker = new Worker(new URL('../test/tab.worker.ts', import.meta.url), { type: 'module' })
     workers.push(worker)
     let next = 0
     const waiting = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>()

@@ -3,8 +3,9 @@ import { createTokenManager, type PaymentAuthEvent, type TokenRecord } from '@pa
 import { createStore, keys, set as idbSet } from 'idb-keyval'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { idbStore, type IdbStore, type IdbStoreEvent } from './index.ts'
-import { fakeClock } from '../../../test/support/clock.ts'
-import { idbContract, testProvider, tick, tokenEndpoint, uniqueDb } from './test/util.ts'
+import { fakeClock } from '@payment-auth/test-support/clock'
+import { testProvider, tick, tokenEndpoint } from '@payment-auth/test-support/provider'
+import { idbContract, uniqueDb } from '../test/util.ts'
 
 afterEach(() => {
   vi.restoreAllMocks()

@@ -1,8 +1,8 @@
 import { env } from 'cloudflare:workers'
 import { createTokenManager, defineProvider, type TokenRecord, type TokenStore } from '@payment-auth/ky'
 import { describe, expect, it } from 'vitest'
-import { fakeClock } from '../../../test/support/clock.ts'
-import { storeContract } from '../../ky/src/store.contract.ts'
+import { fakeClock } from '@payment-auth/test-support/clock'
+import { storeContract } from '@payment-auth/test-support/store-contract'
 import { kvStore, type KvNamespaceLike } from './index.ts'
 
 const TOKENS = (env as unknown as { TOKENS: KVNamespace }).TOKENS

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { defineProvider, type Provider } from '../provider.ts'
-import { json } from '../test/util.ts'
+import { json } from '@payment-auth/test-support/provider'
 import { abbeycross } from './abbeycross.ts'
 import { oauth2 } from './oauth2.ts'
 import { stablelink } from './stablelink.ts'

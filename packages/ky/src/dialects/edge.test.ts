@@ -2,8 +2,8 @@ import ky from 'ky'
 import { describe, expect, it } from 'vitest'
 import { withPaymentAuth } from '../hooks.ts'
 import { createTokenManager } from '../manager.ts'
-import { json } from '../test/util.ts'
-import { fakeClock } from '../../../../test/support/clock.ts'
+import { json } from '@payment-auth/test-support/provider'
+import { fakeClock } from '@payment-auth/test-support/clock'
 import { edge } from './edge.ts'
 
 /** A fake edge Worker: /v1/token and /v1/token/invalidate with compare-and-invalidate, counting calls. */

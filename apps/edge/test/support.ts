@@ -4,13 +4,13 @@
  * its HTTP control API (`/_control/*`) and whose counters are the side effects they count.
  */
 // First: imported after `cloudflare:workers`, tsgo resolves `exports.default` before the main module's type is known.
-import worker from './index.ts'
+import worker from '../src/index.ts'
 import { createExecutionContext, reset, waitOnExecutionContext } from 'cloudflare:test'
 import { env, exports } from 'cloudflare:workers'
 import { SignJWT } from 'jose'
-import type { SandboxStats } from '../../sandbox/src/index.ts'
-import { forgetRateLimits } from './rate-limit.ts'
-import { clearIsolateCache } from './tokens.ts'
+import type { SandboxStats } from '@payment-auth/sandbox'
+import { forgetRateLimits } from '../src/rate-limit.ts'
+import { clearIsolateCache } from '../src/tokens.ts'
 
 export type Provider = 'stablelink' | 'oauth2' | 'stonex' | 'abbeycross'
 export const PROVIDERS: readonly Provider[] = ['stablelink', 'oauth2', 'stonex', 'abbeycross']

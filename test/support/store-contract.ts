@@ -3,8 +3,9 @@
  * adapter's test file with a factory; `writeRaw` plants a corrupt or foreign value.
  */
 import { describe, expect, it } from 'vitest'
-import { fakeClock } from '../../../test/support/clock.ts'
-import type { TokenRecord, TokenStore } from './store.ts'
+import type { TokenRecord, TokenStore } from '@payment-auth/ky'
+import { fakeClock } from './clock.ts'
+import { tokenRecord } from './record.ts'
 
 export interface StoreContractOptions {
   name: string
@@ -19,16 +20,14 @@ export interface StoreContractOptions {
 export function storeContract({ name, create, writeRaw, rawKeys }: StoreContractOptions) {
   describe(`TokenStore contract: ${name}`, () => {
     const clock = fakeClock()
-    const record = (over: Partial<TokenRecord> = {}): TokenRecord => ({
-      v: 1,
-      accessToken: 'at-ünïcødé-€-' + Math.random().toString(36).slice(2),
-      receivedAt: clock.t,
-      expiresAt: clock.t + 3600_000,
-      refreshToken: 'rt-1',
-      refreshExpiresAt: clock.t + 7200_000,
-      scope: 'read write',
-      ...over,
-    })
+    const record = (over: Partial<TokenRecord> = {}): TokenRecord =>
+      tokenRecord(clock, {
+        accessToken: 'at-ünïcødé-€-' + Math.random().toString(36).slice(2),
+        refreshToken: 'rt-1',
+        refreshExpiresAt: clock.t + 7200_000,
+        scope: 'read write',
+        ...over,
+      })
     const fresh = () => create({ now: clock.now })
 
     it('get on an empty store is undefined', async () => {
@@ -44,7 +43,7 @@ export function storeContract({ name, create, writeRaw, rawKeys }: StoreContract
 
     it('a record without optional fields survives unchanged', async () => {
       const store = await fresh()
-      const r: TokenRecord = { v: 1, accessToken: 'x', receivedAt: clock.t, expiresAt: clock.t + 60_000 }
+      const r = tokenRecord(clock, { accessToken: 'x', lifeMs: 60_000 })
       await store.set('payment-auth:min', r, { ttlSeconds: 60 })
       expect(await store.get('payment-auth:min')).toEqual(r)
     })

@@ -5,8 +5,8 @@
  * workers. It runs a token manager over idbStore; its token endpoint is the page (postMessage).
  */
 import { createTokenManager, type PaymentAuthEvent, type TokenManager } from '@payment-auth/ky'
-import { idbStore, type IdbStoreEvent } from '../index.ts'
-import { testProvider } from './util.ts'
+import { testProvider } from '@payment-auth/test-support/provider'
+import { idbStore, type IdbStoreEvent } from '../src/index.ts'
 
 export type TabCommand =
   | { id: number; cmd: 'init'; dbName: string; lockTimeout?: number }
