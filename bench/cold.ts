@@ -11,17 +11,20 @@ import { barChart } from './lib/svg.ts'
 
 export async function cold(ctx: Context, { n = 1000, rounds = 3 } = {}): Promise<Outcome> {
   const server = await ctx.server()
-  const figures = Object.fromEntries(COMPETITORS.map((c) => [c, { calls: [] as number[], r401: [] as number[], failed: [] as number[], ms: [] as number[] }])) as Record<
-    Competitor,
-    { calls: number[]; r401: number[]; failed: number[]; ms: number[] }
-  >
+  const figures = Object.fromEntries(
+    COMPETITORS.map((c) => [c, { calls: [] as number[], r401: [] as number[], failed: [] as number[], ms: [] as number[] }]),
+  ) as Record<Competitor, { calls: number[]; r401: number[]; failed: number[]; ms: number[] }>
   for (let r = 0; r < rounds; r++) {
     for (const c of rotate(COMPETITORS, r)) {
       await server.resetCounters()
       const client = FACTORIES[c](setupFor(ctx, server, c))
       const tag = `cold-${r}`
       const started = performance.now()
-      const settled = await withTimeout(Promise.allSettled(Array.from({ length: n }, () => client.send('GET', `${server.url}/oauth2/api/cold?tag=${tag}`))), 60_000, `${c}: ${n} cold requests`)
+      const settled = await withTimeout(
+        Promise.allSettled(Array.from({ length: n }, () => client.send('GET', `${server.url}/oauth2/api/cold?tag=${tag}`))),
+        60_000,
+        `${c}: ${n} cold requests`,
+      )
       const ms = performance.now() - started
       const counters = await server.counters()
       const f = figures[c]
@@ -31,13 +34,19 @@ export async function cold(ctx: Context, { n = 1000, rounds = 3 } = {}): Promise
       f.ms.push(ms)
     }
   }
-  const m = (c: Competitor) => ({ calls: median(figures[c].calls), r401: median(figures[c].r401), failed: median(figures[c].failed), ms: median(figures[c].ms) })
+  const m = (c: Competitor) => ({
+    calls: median(figures[c].calls),
+    r401: median(figures[c].r401),
+    failed: median(figures[c].failed),
+    ms: median(figures[c].ms),
+  })
   const ours = m('payment-auth')
   const why: Record<Competitor, string> = {
     'payment-auth': 'one shared acquisition per cache key',
     'ky recipe': 'no single-flight: every beforeRequest that finds no token fetches one',
     OAuth2Fetch: 'in-flight refresh shared (activeRefresh)',
-    'axios-auth-refresh': 'README interceptor sends "Bearer undefined" first; the first 401 refreshes, the 401s arriving during that refresh reject (see note)',
+    'axios-auth-refresh':
+      'README interceptor sends "Bearer undefined" first; the first 401 refreshes, the 401s arriving during that refresh reject (see note)',
   }
   return {
     id: 'cold',
@@ -50,17 +59,46 @@ export async function cold(ctx: Context, { n = 1000, rounds = 3 } = {}): Promise
         rows: COMPETITORS.map((c) => [c, m(c).calls, figures[c].calls.join(' / '), m(c).r401, m(c).failed, m(c).ms.toFixed(0), why[c]]),
       },
     ],
-    goals: [{ what: `token calls, ${n.toLocaleString('en')} concurrent cold requests`, goal: '<= 1', ours: String(ours.calls), met: ours.calls <= 1 && ours.failed === 0 }],
+    goals: [
+      {
+        what: `token calls, ${n.toLocaleString('en')} concurrent cold requests`,
+        goal: '<= 1',
+        ours: String(ours.calls),
+        met: ours.calls <= 1 && ours.failed === 0,
+      },
+    ],
     notes: [
       'axios-auth-refresh: with its default `deduplicateRefresh: true`, a 401 that arrives while a refresh is running is not intercepted and rejects (only requests sent during the refresh are queued): reported upstream as Flyrell/axios-auth-refresh#307 ("deduplicateRefresh config does not work with concurrent refreshing", open). Its README pattern also sends the first requests with "Bearer undefined" on a cold cache.',
     ],
-    summary: [{ label: `1. cold cache, ${n.toLocaleString('en')} concurrent requests: token calls / failed requests`, values: Object.fromEntries(COMPETITORS.map((c) => [c, `${m(c).calls} / ${m(c).failed}`])) }],
+    summary: [
+      {
+        label: `1. cold cache, ${n.toLocaleString('en')} concurrent requests: token calls / failed requests`,
+        values: Object.fromEntries(COMPETITORS.map((c) => [c, `${m(c).calls} / ${m(c).failed}`])),
+      },
+    ],
     data: figures,
     chart: 'cold.svg',
-    svg: barChart(`Cold cache: token calls for ${n.toLocaleString('en')} concurrent requests`, [
-      { title: 'token calls (limit 1)', log: true, goal: { value: 1, label: 'limit 1' }, bars: COMPETITORS.map((c) => ({ label: c, value: m(c).calls, kind: c === 'payment-auth' ? 'ours' : 'competitor' })) },
-      { title: '401s seen by the resource', log: true, bars: COMPETITORS.map((c) => ({ label: c, value: m(c).r401, kind: c === 'payment-auth' ? 'ours' : 'competitor' })) },
-      { title: `failed requests (of ${n.toLocaleString('en')})`, log: true, bars: COMPETITORS.map((c) => ({ label: c, value: m(c).failed, kind: c === 'payment-auth' ? 'ours' : 'competitor' })) },
-    ], `median of ${rounds} rounds; loopback sandbox, ${TOKEN_LATENCY_MS} ms token latency`),
+    svg: barChart(
+      `Cold cache: token calls for ${n.toLocaleString('en')} concurrent requests`,
+      [
+        {
+          title: 'token calls (limit 1)',
+          log: true,
+          goal: { value: 1, label: 'limit 1' },
+          bars: COMPETITORS.map((c) => ({ label: c, value: m(c).calls, kind: c === 'payment-auth' ? 'ours' : 'competitor' })),
+        },
+        {
+          title: '401s seen by the resource',
+          log: true,
+          bars: COMPETITORS.map((c) => ({ label: c, value: m(c).r401, kind: c === 'payment-auth' ? 'ours' : 'competitor' })),
+        },
+        {
+          title: `failed requests (of ${n.toLocaleString('en')})`,
+          log: true,
+          bars: COMPETITORS.map((c) => ({ label: c, value: m(c).failed, kind: c === 'payment-auth' ? 'ours' : 'competitor' })),
+        },
+      ],
+      `median of ${rounds} rounds; loopback sandbox, ${TOKEN_LATENCY_MS} ms token latency`,
+    ),
   }
 }

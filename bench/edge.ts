@@ -53,7 +53,13 @@ export async function edge({ cold = 200, rounds = 7, roundMs = 1500 } = {}): Pro
     const control = dev.sandbox.sandbox.control
     control.configure(COLD_PROVIDER, { tokenLatencyMs: 100 })
     const before = control.stats(COLD_PROVIDER).tokenCalls
-    const answers = await withTimeout(Promise.all(Array.from({ length: cold }, () => token(COLD_PROVIDER)().then(async (r) => ({ status: r.status, body: await r.text() })))), 60_000, 'cold /v1/token')
+    const answers = await withTimeout(
+      Promise.all(
+        Array.from({ length: cold }, () => token(COLD_PROVIDER)().then(async (r) => ({ status: r.status, body: await r.text() }))),
+      ),
+      60_000,
+      'cold /v1/token',
+    )
     const coldCalls = control.stats(COLD_PROVIDER).tokenCalls - before
     const coldOk = answers.filter((a) => a.status === 200).length
     const statuses = [...new Set(answers.map((a) => a.status))].join(', ')
@@ -83,7 +89,11 @@ export async function edge({ cold = 200, rounds = 7, roundMs = 1500 } = {}): Pro
           title: 'edge Worker under wrangler dev (goals: 1 upstream call; ratio >= 0.8)',
           columns: ['measure', 'value', 'goal'],
           rows: [
-            [`${cold} concurrent cold /v1/token (${COLD_PROVIDER})`, `${coldOk}/${cold} ok (HTTP ${statuses}), ${coldCalls} upstream token call(s)`, '1 call'],
+            [
+              `${cold} concurrent cold /v1/token (${COLD_PROVIDER})`,
+              `${coldOk}/${cold} ok (HTTP ${statuses}), ${coldCalls} upstream token call(s)`,
+              '1 call',
+            ],
             ['warm /v1/token', `${edgeRps.length ? median(edgeRps).toFixed(0) : 'n/a'} req/s`, ''],
             ['empty Worker', `${emptyRps.length ? median(emptyRps).toFixed(0) : 'n/a'} req/s`, ''],
             [`ratio (median of ${rounds} rounds)`, fixed(ratio, 3), '>= 0.8'],
@@ -91,18 +101,52 @@ export async function edge({ cold = 200, rounds = 7, roundMs = 1500 } = {}): Pro
         },
       ],
       goals: [
-        { what: `upstream token calls, ${cold} concurrent cold /v1/token`, goal: '1', ours: `${coldCalls} (${coldOk}/${cold} ok)`, met: coldCalls === 1 && coldOk === cold },
+        {
+          what: `upstream token calls, ${cold} concurrent cold /v1/token`,
+          goal: '1',
+          ours: `${coldCalls} (${coldOk}/${cold} ok)`,
+          met: coldCalls === 1 && coldOk === cold,
+        },
         { what: 'warm /v1/token throughput / empty Worker', goal: '>= 0.8', ours: fixed(ratio, 3), met: ratio >= 0.8 },
       ],
       notes: firstBad ? [`a cold /v1/token answer was HTTP ${firstBad.status}: ${firstBad.body.slice(0, 200)}`] : [],
-      summary: [{ label: `8. edge Worker: upstream calls for ${cold} cold /v1/token / warm throughput ratio to an empty Worker`, values: { 'payment-auth': `${coldCalls} / ${fixed(ratio, 3)}`, 'ky recipe': 'no edge component', OAuth2Fetch: 'no edge component', 'axios-auth-refresh': 'no edge component' } }],
+      summary: [
+        {
+          label: `8. edge Worker: upstream calls for ${cold} cold /v1/token / warm throughput ratio to an empty Worker`,
+          values: {
+            'payment-auth': `${coldCalls} / ${fixed(ratio, 3)}`,
+            'ky recipe': 'no edge component',
+            OAuth2Fetch: 'no edge component',
+            'axios-auth-refresh': 'no edge component',
+          },
+        },
+      ],
       data: { cold, coldOk, coldCalls, edgeRps, emptyRps, ratios },
       chart: 'edge.svg',
-      svg: barChart('Edge Worker under wrangler dev', [
-        { title: `upstream token calls for ${cold} concurrent cold /v1/token (goal 1)`, goal: { value: 1, label: 'goal 1' }, log: true, bars: [{ label: 'edge Worker', value: coldCalls, kind: 'ours' }] },
-        { title: 'warm throughput, req/s', bars: [{ label: 'edge /v1/token', value: median(edgeRps), display: `${median(edgeRps).toFixed(0)} req/s`, kind: 'ours' }, { label: 'empty Worker', value: median(emptyRps), display: `${median(emptyRps).toFixed(0)} req/s`, kind: 'baseline' }] },
-        { title: 'ratio edge / empty (goal >= 0.8)', goal: { value: 0.8, label: 'goal 0.8' }, bars: [{ label: 'edge / empty', value: ratio, display: fixed(ratio, 3), kind: 'ours' }] },
-      ], `median of ${rounds} rounds x ${roundMs} ms, 8 concurrent loops; wrangler dev on loopback`),
+      svg: barChart(
+        'Edge Worker under wrangler dev',
+        [
+          {
+            title: `upstream token calls for ${cold} concurrent cold /v1/token (goal 1)`,
+            goal: { value: 1, label: 'goal 1' },
+            log: true,
+            bars: [{ label: 'edge Worker', value: coldCalls, kind: 'ours' }],
+          },
+          {
+            title: 'warm throughput, req/s',
+            bars: [
+              { label: 'edge /v1/token', value: median(edgeRps), display: `${median(edgeRps).toFixed(0)} req/s`, kind: 'ours' },
+              { label: 'empty Worker', value: median(emptyRps), display: `${median(emptyRps).toFixed(0)} req/s`, kind: 'baseline' },
+            ],
+          },
+          {
+            title: 'ratio edge / empty (goal >= 0.8)',
+            goal: { value: 0.8, label: 'goal 0.8' },
+            bars: [{ label: 'edge / empty', value: ratio, display: fixed(ratio, 3), kind: 'ours' }],
+          },
+        ],
+        `median of ${rounds} rounds x ${roundMs} ms, 8 concurrent loops; wrangler dev on loopback`,
+      ),
     }
   } finally {
     await empty?.stop()

@@ -12,7 +12,10 @@ import { barChart } from './lib/svg.ts'
 export async function expiry(ctx: Context, { lifetime = 2, ms = 6000, rounds = 3, maxRequests = 200_000 } = {}): Promise<Outcome> {
   const server = await ctx.server()
   type F = { r401: number[]; calls: number[]; failed: number[]; done: number[] }
-  const figures = Object.fromEntries(COMPETITORS.map((c) => [c, { r401: [], calls: [], failed: [], done: [] }])) as unknown as Record<Competitor, F>
+  const figures = Object.fromEntries(COMPETITORS.map((c) => [c, { r401: [], calls: [], failed: [], done: [] }])) as unknown as Record<
+    Competitor,
+    F
+  >
   await server.control('configure', { provider: 'oauth2', tokenLifetime: lifetime })
   try {
     for (let r = 0; r < rounds; r++) {
@@ -44,7 +47,12 @@ export async function expiry(ctx: Context, { lifetime = 2, ms = 6000, rounds = 3
   } finally {
     await server.control('configure', { provider: 'oauth2', tokenLifetime: 3600 })
   }
-  const m = (c: Competitor) => ({ r401: median(figures[c].r401), calls: median(figures[c].calls), failed: median(figures[c].failed), done: median(figures[c].done) })
+  const m = (c: Competitor) => ({
+    r401: median(figures[c].r401),
+    calls: median(figures[c].calls),
+    failed: median(figures[c].failed),
+    done: median(figures[c].done),
+  })
   const ours = m('payment-auth')
   const why: Record<Competitor, string> = {
     'payment-auth': 'refreshes ahead (soft window: half the lifetime here), in the background',
@@ -59,18 +67,49 @@ export async function expiry(ctx: Context, { lifetime = 2, ms = 6000, rounds = 3
     tables: [
       {
         title: `401s seen by the resource, ${lifetime}-second tokens, ${ms / 1000} s tight loop (median of ${rounds} rounds; limit 0)`,
-        columns: ['competitor', '401s', 'each round', 'token calls', 'requests (loops side by side: not a speed figure)', 'failed requests', 'why'],
+        columns: [
+          'competitor',
+          '401s',
+          'each round',
+          'token calls',
+          'requests (loops side by side: not a speed figure)',
+          'failed requests',
+          'why',
+        ],
         rows: COMPETITORS.map((c) => [c, m(c).r401, figures[c].r401.join(' / '), m(c).calls, Math.round(m(c).done), m(c).failed, why[c]]),
       },
     ],
-    goals: [{ what: `401s over ${ms / 1000} s of ${lifetime}-second tokens`, goal: '0', ours: String(ours.r401), met: ours.r401 === 0 && ours.failed === 0 }],
+    goals: [
+      {
+        what: `401s over ${ms / 1000} s of ${lifetime}-second tokens`,
+        goal: '0',
+        ours: String(ours.r401),
+        met: ours.r401 === 0 && ours.failed === 0,
+      },
+    ],
     notes: [],
-    summary: [{ label: `3. ${lifetime}-second tokens, ${ms / 1000} s loop: 401s`, values: Object.fromEntries(COMPETITORS.map((c) => [c, String(m(c).r401)])) }],
+    summary: [
+      {
+        label: `3. ${lifetime}-second tokens, ${ms / 1000} s loop: 401s`,
+        values: Object.fromEntries(COMPETITORS.map((c) => [c, String(m(c).r401)])),
+      },
+    ],
     data: figures,
     chart: 'expiry.svg',
-    svg: barChart(`Expiry: ${lifetime}-second tokens, ${ms / 1000} s tight loop`, [
-      { title: '401s seen by the resource (limit 0)', goal: { value: 0, label: 'limit 0' }, bars: COMPETITORS.map((c) => ({ label: c, value: m(c).r401, kind: c === 'payment-auth' ? 'ours' : 'competitor' })) },
-      { title: 'token calls', bars: COMPETITORS.map((c) => ({ label: c, value: m(c).calls, kind: c === 'payment-auth' ? 'ours' : 'competitor' })) },
-    ], `median of ${rounds} rounds; loopback sandbox, ${TOKEN_LATENCY_MS} ms token latency`),
+    svg: barChart(
+      `Expiry: ${lifetime}-second tokens, ${ms / 1000} s tight loop`,
+      [
+        {
+          title: '401s seen by the resource (limit 0)',
+          goal: { value: 0, label: 'limit 0' },
+          bars: COMPETITORS.map((c) => ({ label: c, value: m(c).r401, kind: c === 'payment-auth' ? 'ours' : 'competitor' })),
+        },
+        {
+          title: 'token calls',
+          bars: COMPETITORS.map((c) => ({ label: c, value: m(c).calls, kind: c === 'payment-auth' ? 'ours' : 'competitor' })),
+        },
+      ],
+      `median of ${rounds} rounds; loopback sandbox, ${TOKEN_LATENCY_MS} ms token latency`,
+    ),
   }
 }

@@ -47,7 +47,9 @@ function sdk() {
 
 function client(onEvent?: PaymentAuthEventListener) {
   const provider = oauth2({ tokenUrl: 'https://api.bench.test/o/token/', clientId: 'bench', clientSecret: 'bench-secret' })
-  const api = ky.create({ fetch: memoryFetch }).extend(withPaymentAuth({ provider, fetch: memoryTokenFetch, ...(onEvent ? { onEvent } : {}) }))
+  const api = ky
+    .create({ fetch: memoryFetch })
+    .extend(withPaymentAuth({ provider, fetch: memoryTokenFetch, ...(onEvent ? { onEvent } : {}) }))
   return () => api.get(URL_).json()
 }
 
@@ -85,19 +87,56 @@ export async function otel({ rounds = 10, n = 5000, warmup = 2000 } = {}): Promi
   ])
   for (const send of clients.values()) await perRequestMicros(send, warmup)
   const warmEvents = events.length
-  const pairs = [[WITH, WITHOUT], [CONTROL, WITHOUT]] as const
+  const pairs = [
+    [WITH, WITHOUT],
+    [CONTROL, WITHOUT],
+  ] as const
   const results = new Map<Name, Paired>(pairs.map(([subject]) => [subject, emptyPaired()]))
   for (let r = 0; r < rounds; r++) {
-    for (const [subject, base] of rotate(pairs, r)) await pairedRound(() => perRequestMicros(clients.get(base)!, n), () => perRequestMicros(clients.get(subject)!, n), r, results.get(subject)!)
+    for (const [subject, base] of rotate(pairs, r))
+      await pairedRound(
+        () => perRequestMicros(clients.get(base)!, n),
+        () => perRequestMicros(clients.get(subject)!, n),
+        r,
+        results.get(subject)!,
+      )
   }
   const eventsDuringRounds = events.length - warmEvents
 
   // The listener's own cost per event (what an acquisition or a replay adds; never the warm path).
   const t = Date.now()
-  const closing = micro((i) => s.listener({ type: 'token_acquired', provider: 'oauth2', id: `oauth2#${i}`, source: 'network', grant: 'client_credentials', expiresIn: 3600, startedAt: t, ms: 50 }))
+  const closing = micro((i) =>
+    s.listener({
+      type: 'token_acquired',
+      provider: 'oauth2',
+      id: `oauth2#${i}`,
+      source: 'network',
+      grant: 'client_credentials',
+      expiresIn: 3600,
+      startedAt: t,
+      ms: 50,
+    }),
+  )
   const failedAttempt = micro((i) => {
-    s.listener({ type: 'token_error', provider: 'oauth2', id: `oauth2#f${i}`, code: 'provider_unavailable', retryable: true, attempt: 1, willRetry: true })
-    s.listener({ type: 'token_acquired', provider: 'oauth2', id: `oauth2#f${i}`, source: 'network', grant: 'client_credentials', expiresIn: 3600, startedAt: t, ms: 80 })
+    s.listener({
+      type: 'token_error',
+      provider: 'oauth2',
+      id: `oauth2#f${i}`,
+      code: 'provider_unavailable',
+      retryable: true,
+      attempt: 1,
+      willRetry: true,
+    })
+    s.listener({
+      type: 'token_acquired',
+      provider: 'oauth2',
+      id: `oauth2#f${i}`,
+      source: 'network',
+      grant: 'client_credentials',
+      expiresIn: 3600,
+      startedAt: t,
+      ms: 80,
+    })
   })
   const replay = micro(() => s.listener({ type: 'replay', provider: 'oauth2', status: 401 }))
   await s.shutdown()
@@ -106,7 +145,17 @@ export async function otel({ rounds = 10, n = 5000, warmup = 2000 } = {}): Promi
   const ratio = median(p(WITH).ratios)
   const control = median(p(CONTROL).ratios)
   const signed = (x: number) => `${x >= 0 ? '+' : ''}${fixed(x)}`
-  const row = (name: Name) => [name, WITHOUT, fixed(median(p(name).subject)), signed(median(p(name).diffs)), iqr(p(name).diffs).map(signed).join(' .. '), fixed(median(p(name).ratios), 3), iqr(p(name).ratios).map((x) => fixed(x, 3)).join(' .. ')]
+  const row = (name: Name) => [
+    name,
+    WITHOUT,
+    fixed(median(p(name).subject)),
+    signed(median(p(name).diffs)),
+    iqr(p(name).diffs).map(signed).join(' .. '),
+    fixed(median(p(name).ratios), 3),
+    iqr(p(name).ratios)
+      .map((x) => fixed(x, 3))
+      .join(' .. '),
+  ]
   return {
     id: 'otel',
     title: '10. Telemetry: warm path with @payment-auth/otel',
@@ -114,7 +163,15 @@ export async function otel({ rounds = 10, n = 5000, warmup = 2000 } = {}): Promi
     tables: [
       {
         title: `warm path, in memory: us per request (median of ${rounds} rounds)`,
-        columns: ['client', 'compared with', 'us/request', 'overhead us', 'overhead, middle half of rounds', 'ratio', 'ratio, middle half of rounds'],
+        columns: [
+          'client',
+          'compared with',
+          'us/request',
+          'overhead us',
+          'overhead, middle half of rounds',
+          'ratio',
+          'ratio, middle half of rounds',
+        ],
         rows: [[WITHOUT, '(baseline)', fixed(median(p(WITH).baseline)), '', '', '', ''], row(WITH), row(CONTROL)],
       },
       {
@@ -136,7 +193,11 @@ export async function otel({ rounds = 10, n = 5000, warmup = 2000 } = {}): Promi
       },
     ],
     notes: [
-      `Events the telemetry client emitted during the timed rounds: ${eventsDuringRounds} (one acquisition in its warm-up, ${warmEvents} event${warmEvents === 1 ? '' : 's'} in all before the rounds). The warm path never reaches the listener, so any difference from 1 is noise: compare it with the A/A control's spread (ratio ${iqr(p(CONTROL).ratios).map((x) => fixed(x, 3)).join(' .. ')} for the middle half of rounds).`,
+      `Events the telemetry client emitted during the timed rounds: ${eventsDuringRounds} (one acquisition in its warm-up, ${warmEvents} event${warmEvents === 1 ? '' : 's'} in all before the rounds). The warm path never reaches the listener, so any difference from 1 is noise: compare it with the A/A control's spread (ratio ${iqr(
+        p(CONTROL).ratios,
+      )
+        .map((x) => fixed(x, 3))
+        .join(' .. ')} for the middle half of rounds).`,
       `An acquisition costs the listener about ${fixed(closing, 1)} us with the SDK in memory, against a token call of milliseconds; the exporter's I/O is the SDK's, batched off the request path by a BatchSpanProcessor in production.`,
     ],
     data: { inMemory: Object.fromEntries(results), perEventUs: { closing, failedAttempt, replay }, eventsDuringRounds },

@@ -21,7 +21,9 @@ export async function replay(ctx: Context, { rounds = 15, plainN = 5 } = {}): Pr
   const server = await ctx.server()
   const clients = Object.fromEntries(COMPETITORS.map((c) => [c, FACTORIES[c](setupFor(ctx, server, c))]))
   type F = { added: number[]; total: number[]; plain: number[]; token: number[]; r401: number[]; calls: number[] }
-  const figures = Object.fromEntries(COMPETITORS.map((c) => [c, { added: [], total: [], plain: [], token: [], r401: [], calls: [] }])) as unknown as Record<Competitor, F>
+  const figures = Object.fromEntries(
+    COMPETITORS.map((c) => [c, { added: [], total: [], plain: [], token: [], r401: [], calls: [] }]),
+  ) as unknown as Record<Competitor, F>
   const url = `${server.url}/oauth2/api/replay`
   for (let r = 0; r < rounds; r++) {
     for (const c of rotate(COMPETITORS, r)) {
@@ -45,7 +47,14 @@ export async function replay(ctx: Context, { rounds = 15, plainN = 5 } = {}): Pr
       f.calls.push(counters.tokenCalls[CLIENT_ID[c]] ?? 0)
     }
   }
-  const m = (c: Competitor) => ({ added: median(figures[c].added), total: median(figures[c].total), plain: median(figures[c].plain), token: median(figures[c].token), r401: median(figures[c].r401), calls: median(figures[c].calls) })
+  const m = (c: Competitor) => ({
+    added: median(figures[c].added),
+    total: median(figures[c].total),
+    plain: median(figures[c].plain),
+    token: median(figures[c].token),
+    r401: median(figures[c].r401),
+    calls: median(figures[c].calls),
+  })
   const ours = m('payment-auth')
   const why: Record<Competitor, string> = {
     'payment-auth': 'replays inside fetch at once, with the kept copy of the request',
@@ -60,17 +69,63 @@ export async function replay(ctx: Context, { rounds = 15, plainN = 5 } = {}): Pr
     tables: [
       {
         title: `latency a 401 replay adds beyond the token round trip, ms (median of ${rounds} rounds; goal < 5 ms)`,
-        columns: ['competitor', 'added ms', 'middle half of rounds', 'replayed request ms', 'plain request ms', 'token round trip ms', '401s / token calls per replay', 'why'],
-        rows: COMPETITORS.map((c) => [c, fixed(m(c).added), iqr(figures[c].added).map((x) => fixed(x)).join(' .. '), fixed(m(c).total), fixed(m(c).plain), fixed(m(c).token), `${m(c).r401} / ${m(c).calls}`, why[c]]),
+        columns: [
+          'competitor',
+          'added ms',
+          'middle half of rounds',
+          'replayed request ms',
+          'plain request ms',
+          'token round trip ms',
+          '401s / token calls per replay',
+          'why',
+        ],
+        rows: COMPETITORS.map((c) => [
+          c,
+          fixed(m(c).added),
+          iqr(figures[c].added)
+            .map((x) => fixed(x))
+            .join(' .. '),
+          fixed(m(c).total),
+          fixed(m(c).plain),
+          fixed(m(c).token),
+          `${m(c).r401} / ${m(c).calls}`,
+          why[c],
+        ]),
       },
     ],
-    goals: [{ what: 'latency a 401 replay adds beyond the token round trip', goal: '< 5 ms', ours: `${fixed(ours.added)} ms`, met: ours.added < 5 && ours.r401 === 1 }],
+    goals: [
+      {
+        what: 'latency a 401 replay adds beyond the token round trip',
+        goal: '< 5 ms',
+        ours: `${fixed(ours.added)} ms`,
+        met: ours.added < 5 && ours.r401 === 1,
+      },
+    ],
     notes: [],
-    summary: [{ label: '5. 401 replay: ms added beyond the token round trip', values: Object.fromEntries(COMPETITORS.map((c) => [c, fixed(m(c).added)])) }],
+    summary: [
+      {
+        label: '5. 401 replay: ms added beyond the token round trip',
+        values: Object.fromEntries(COMPETITORS.map((c) => [c, fixed(m(c).added)])),
+      },
+    ],
     data: figures,
     chart: 'replay.svg',
-    svg: barChart('401 replay: latency added beyond the token round trip', [
-      { title: 'added ms (goal < 5 ms)', log: true, goal: { value: 5, label: 'goal 5 ms' }, bars: COMPETITORS.map((c) => ({ label: c, value: Math.max(0, m(c).added), display: `${fixed(m(c).added)} ms`, kind: c === 'payment-auth' ? 'ours' : 'competitor' })) },
-    ], `median of ${rounds} rounds; loopback sandbox, ${TOKEN_LATENCY_MS} ms token latency`),
+    svg: barChart(
+      '401 replay: latency added beyond the token round trip',
+      [
+        {
+          title: 'added ms (goal < 5 ms)',
+          log: true,
+          goal: { value: 5, label: 'goal 5 ms' },
+          bars: COMPETITORS.map((c) => ({
+            label: c,
+            value: Math.max(0, m(c).added),
+            display: `${fixed(m(c).added)} ms`,
+            kind: c === 'payment-auth' ? 'ours' : 'competitor',
+          })),
+        },
+      ],
+      `median of ${rounds} rounds; loopback sandbox, ${TOKEN_LATENCY_MS} ms token latency`,
+    ),
   }
 }

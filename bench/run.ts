@@ -61,11 +61,19 @@ const env = environment()
 const started = performance.now()
 const startedAt = new Date().toISOString()
 console.log(`payment-auth benchmarks, ${startedAt}`)
-console.log(`node ${env.machine.node}, ${env.machine.cpu} x ${env.machine.cores} cores, ${env.machine.memoryGiB} GiB, load average ${env.machine.loadAtStart.join(', ')}, commit ${env.commit}`)
-console.log(Object.entries(env.versions).map(([name, v]) => `${name} ${v}`).join(', '))
+console.log(
+  `node ${env.machine.node}, ${env.machine.cpu} x ${env.machine.cores} cores, ${env.machine.memoryGiB} GiB, load average ${env.machine.loadAtStart.join(', ')}, commit ${env.commit}`,
+)
+console.log(
+  Object.entries(env.versions)
+    .map(([name, v]) => `${name} ${v}`)
+    .join(', '),
+)
 console.log(`measures: ${names.join(', ')}`)
 
-const previous: { sections?: Record<string, Section> } = existsSync(RESULTS_JSON) ? (JSON.parse(readFileSync(RESULTS_JSON, 'utf8')) as { sections?: Record<string, Section> }) : {}
+const previous: { sections?: Record<string, Section> } = existsSync(RESULTS_JSON)
+  ? (JSON.parse(readFileSync(RESULTS_JSON, 'utf8')) as { sections?: Record<string, Section> })
+  : {}
 const sections: Record<string, Section> = { ...(previous.sections ?? {}) }
 mkdirSync(CHARTS, { recursive: true })
 
@@ -84,7 +92,15 @@ try {
     } catch (error) {
       failures++
       console.error(error)
-      outcome = { id: name, title: measure.title, method: '', tables: [], goals: [], notes: [], error: error instanceof Error ? error.message : String(error) }
+      outcome = {
+        id: name,
+        title: measure.title,
+        method: '',
+        tables: [],
+        goals: [],
+        notes: [],
+        error: error instanceof Error ? error.message : String(error),
+      }
     }
     const { svg, ...rest } = outcome
     const section: Section = { ...rest, ranAt, seconds: (performance.now() - t0) / 1000 }
@@ -96,9 +112,16 @@ try {
   await ctx.close().catch(() => {})
 }
 
-const lastRun = { at: startedAt, measures: names, seconds: (performance.now() - started) / 1000, loadAtEnd: loadavg().map((x) => Math.round(x * 100) / 100) }
+const lastRun = {
+  at: startedAt,
+  measures: names,
+  seconds: (performance.now() - started) / 1000,
+  loadAtEnd: loadavg().map((x) => Math.round(x * 100) / 100),
+}
 writeFileSync(RESULTS_JSON, `${JSON.stringify({ environment: env, lastRun, sections }, null, 1)}\n`)
 writeFileSync(RESULTS_MD, resultsMarkdown(env, Object.values(sections), Object.keys(MEASURES), lastRun))
-console.log(`\nwrote bench/RESULTS.md and bench/charts/*.svg (${lastRun.seconds.toFixed(0)} s; load average ${env.machine.loadAtStart.join(', ')} at the start, ${lastRun.loadAtEnd.join(', ')} at the end)`)
+console.log(
+  `\nwrote bench/RESULTS.md and bench/charts/*.svg (${lastRun.seconds.toFixed(0)} s; load average ${env.machine.loadAtStart.join(', ')} at the start, ${lastRun.loadAtEnd.join(', ')} at the end)`,
+)
 // Anything a measure left behind (a hung socket, a child that would not die) must not keep us alive.
 process.exit(failures ? 1 : 0)

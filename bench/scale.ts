@@ -8,13 +8,34 @@
  */
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
-import { BARE_OF, BARES, COMPETITORS, FACTORIES, bare, memoryAdapter, memoryFetch, memoryTokenAdapter, memoryTokenFetch, type Bare, type Client, type Competitor } from './lib/clients.ts'
+import {
+  BARE_OF,
+  BARES,
+  COMPETITORS,
+  FACTORIES,
+  bare,
+  memoryAdapter,
+  memoryFetch,
+  memoryTokenAdapter,
+  memoryTokenFetch,
+  type Bare,
+  type Client,
+  type Competitor,
+} from './lib/clients.ts'
 import type { Outcome, Table } from './lib/report.ts'
 import { emptyPaired, fixed, iqr, median, pairedRound, rotate, type Paired } from './lib/stats.ts'
 import { barChart, type Bar } from './lib/svg.ts'
 
 type Variant = Competitor | Bare
-const VARIANTS: readonly Variant[] = ['bare ky', 'payment-auth', 'ky recipe', 'bare fetch', 'OAuth2Fetch', 'bare axios', 'axios-auth-refresh']
+const VARIANTS: readonly Variant[] = [
+  'bare ky',
+  'payment-auth',
+  'ky recipe',
+  'bare fetch',
+  'OAuth2Fetch',
+  'bare axios',
+  'axios-auth-refresh',
+]
 const HOSTS = 10
 
 function collector(): () => void {
@@ -86,7 +107,12 @@ export async function scale({ keys = [1, 10, 100, 1000], rounds = 4, n = 2000, m
     for (let r = 0; r < rounds; r++) {
       for (const c of rotate(COMPETITORS, r)) {
         const into = results.get(c)!
-        await pairedRound(() => roundRobinMicros(sets.get(BARE_OF[c])!, n), () => roundRobinMicros(sets.get(c)!, n), r, into)
+        await pairedRound(
+          () => roundRobinMicros(sets.get(BARE_OF[c])!, n),
+          () => roundRobinMicros(sets.get(c)!, n),
+          r,
+          into,
+        )
         baselineUs.get(BARE_OF[c])!.push(into.baseline[into.baseline.length - 1]!)
       }
     }
@@ -129,7 +155,9 @@ export async function scale({ keys = [1, 10, 100, 1000], rounds = 4, n = 2000, m
   const oursBytes = bytesPerKey.get('payment-auth')!
   const kind = (v: Variant) => (v === 'payment-auth' ? ('ours' as const) : ('competitor' as const))
   const bars = (value: (c: Competitor, i: number) => number, display: (x: number) => string): Bar[] =>
-    COMPETITORS.flatMap((c) => keys.map((k, i) => ({ label: `${c}, ${kLabel(k)}`, value: Math.max(0, value(c, i)), display: display(value(c, i)), kind: kind(c) })))
+    COMPETITORS.flatMap((c) =>
+      keys.map((k, i) => ({ label: `${c}, ${kLabel(k)}`, value: Math.max(0, value(c, i)), display: display(value(c, i)), kind: kind(c) })),
+    )
   return {
     id: 'scale',
     title: '9. Growth with distinct cache keys',
@@ -154,13 +182,37 @@ export async function scale({ keys = [1, 10, 100, 1000], rounds = 4, n = 2000, m
       `One-time costs (module state, compiled code) are paid by a warm-up pass before anything is measured. Below ${memoryReps} keys the heap figure is the median of ${memoryReps}/K repetitions with fresh clients; it is still a few KB measured against the whole heap, so read the 100 and 1,000 columns first.`,
     ],
     summary: [
-      { label: `9. ${kLabel(keys[keys.length - 1]!)}: us per request over its bare client / heap per key`, values: Object.fromEntries(COMPETITORS.map((c) => [c, `${signed(overhead.get(c)![keys.length - 1]!)} / ${Math.round(bytesPerKey.get(c)![keys.length - 1]!).toLocaleString('en')} B`])) },
+      {
+        label: `9. ${kLabel(keys[keys.length - 1]!)}: us per request over its bare client / heap per key`,
+        values: Object.fromEntries(
+          COMPETITORS.map((c) => [
+            c,
+            `${signed(overhead.get(c)![keys.length - 1]!)} / ${Math.round(bytesPerKey.get(c)![keys.length - 1]!).toLocaleString('en')} B`,
+          ]),
+        ),
+      },
     ],
     data: { keys, overhead: Object.fromEntries(overhead), us: Object.fromEntries(us), bytesPerKey: Object.fromEntries(bytesPerKey) },
     chart: 'scale.svg',
-    svg: barChart('Growth with distinct cache keys (K clients, round-robin)', [
-      { title: 'warm-path overhead over the bare client, us per request', bars: bars((c, i) => overhead.get(c)![i]!, (x) => `${signed(x)} us`) },
-      { title: 'heap held per key, bytes', bars: bars((c, i) => bytesPerKey.get(c)![i]!, (x) => `${Math.round(x).toLocaleString('en')} B`) },
-    ], `in-memory fetch; median of ${rounds} rounds x ${n} requests; heap after GC`),
+    svg: barChart(
+      'Growth with distinct cache keys (K clients, round-robin)',
+      [
+        {
+          title: 'warm-path overhead over the bare client, us per request',
+          bars: bars(
+            (c, i) => overhead.get(c)![i]!,
+            (x) => `${signed(x)} us`,
+          ),
+        },
+        {
+          title: 'heap held per key, bytes',
+          bars: bars(
+            (c, i) => bytesPerKey.get(c)![i]!,
+            (x) => `${Math.round(x).toLocaleString('en')} B`,
+          ),
+        },
+      ],
+      `in-memory fetch; median of ${rounds} rounds x ${n} requests; heap after GC`,
+    ),
   }
 }

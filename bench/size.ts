@@ -43,7 +43,8 @@ function valibotStub(): Plugin {
   const walk = (d: string) => {
     for (const entry of readdirSync(d, { withFileTypes: true })) {
       if (entry.isDirectory()) walk(`${d}${entry.name}/`)
-      else if (entry.name.endsWith('.ts') && !entry.name.endsWith('.test.ts')) for (const m of readFileSync(`${d}${entry.name}`, 'utf8').matchAll(/\bv\.([A-Za-z]+)/g)) names.add(m[1]!)
+      else if (entry.name.endsWith('.ts') && !entry.name.endsWith('.test.ts'))
+        for (const m of readFileSync(`${d}${entry.name}`, 'utf8').matchAll(/\bv\.([A-Za-z]+)/g)) names.add(m[1]!)
     }
   }
   walk(dir)
@@ -51,7 +52,10 @@ function valibotStub(): Plugin {
     name: 'valibot-stub',
     setup(b) {
       b.onResolve({ filter: /^valibot$/ }, () => ({ path: 'valibot', namespace: 'stub' }))
-      b.onLoad({ filter: /.*/, namespace: 'stub' }, () => ({ contents: `const f = () => f\n${[...names].map((n) => `export const ${n} = f`).join('\n')}\n`, loader: 'js' }))
+      b.onLoad({ filter: /.*/, namespace: 'stub' }, () => ({
+        contents: `const f = () => f\n${[...names].map((n) => `export const ${n} = f`).join('\n')}\n`,
+        loader: 'js',
+      }))
     },
   }
 }
@@ -127,58 +131,143 @@ export async function size(): Promise<Outcome> {
   const withKy = "export { default as ky } from 'ky'\n"
   const rows: Row[] = []
   const add = async (name: string, what: string, kind: Row['kind'], contents: string, lib: 'ky' | 'axios' | undefined) => {
-    rows.push({ name, what, kind, excluded: await bundle(contents, lib ? [lib] : []), included: await bundle(lib === 'ky' ? contents + withKy : lib === 'axios' ? contents + "export { default as axios } from 'axios'\n" : contents) })
+    rows.push({
+      name,
+      what,
+      kind,
+      excluded: await bundle(contents, lib ? [lib] : []),
+      included: await bundle(
+        lib === 'ky' ? contents + withKy : lib === 'axios' ? contents + "export { default as axios } from 'axios'\n" : contents,
+      ),
+    })
   }
   await add('payment-auth', 'withPaymentAuth + oauth2', 'ours', ours(['withPaymentAuth', 'oauth2']), 'ky')
   await add('ky recipe', "ky README afterResponse + beforeRequest (the app's own code)", 'competitor', KY_RECIPE, 'ky')
-  await add('OAuth2Fetch', 'OAuth2Client + OAuth2Fetch (uses fetch: no ky/axios)', 'competitor', "export { OAuth2Client, OAuth2Fetch } from '@badgateway/oauth2-client'\n", undefined)
-  await add('axios-auth-refresh', 'createAuthRefreshInterceptor', 'competitor', "export { default as createAuthRefreshInterceptor } from 'axios-auth-refresh'\n", 'axios')
+  await add(
+    'OAuth2Fetch',
+    'OAuth2Client + OAuth2Fetch (uses fetch: no ky/axios)',
+    'competitor',
+    "export { OAuth2Client, OAuth2Fetch } from '@badgateway/oauth2-client'\n",
+    undefined,
+  )
+  await add(
+    'axios-auth-refresh',
+    'createAuthRefreshInterceptor',
+    'competitor',
+    "export { default as createAuthRefreshInterceptor } from 'axios-auth-refresh'\n",
+    'axios',
+  )
   const more: Row[] = []
   for (const dialect of ['stablelink', 'stonex', 'abbeycross', 'edge']) {
     const contents = ours(['withPaymentAuth', dialect])
-    more.push({ name: `payment-auth + ${dialect}`, what: `withPaymentAuth + ${dialect}`, kind: 'ours', excluded: await bundle(contents, ['ky']), included: await bundle(contents + withKy) })
+    more.push({
+      name: `payment-auth + ${dialect}`,
+      what: `withPaymentAuth + ${dialect}`,
+      kind: 'ours',
+      excluded: await bundle(contents, ['ky']),
+      included: await bundle(contents + withKy),
+    })
   }
   {
     const contents = ours(['withPaymentAuth', 'edge'], `export { idbStore } from '@payment-auth/store-idb'\n`)
-    more.push({ name: 'payment-auth + edge + idbStore', what: 'the browser setup: edge dialect + idbStore (idb-keyval included)', kind: 'ours', excluded: await bundle(contents, ['ky']), included: await bundle(contents + withKy) })
+    more.push({
+      name: 'payment-auth + edge + idbStore',
+      what: 'the browser setup: edge dialect + idbStore (idb-keyval included)',
+      kind: 'ours',
+      excluded: await bundle(contents, ['ky']),
+      included: await bundle(contents + withKy),
+    })
   }
   {
-    const contents = ours(['withPaymentAuth', 'createTokenManager', 'memoryStore', 'isPaymentAuthError', 'PaymentAuthError', 'defineProvider', 'oauth2', 'stablelink', 'stonex', 'abbeycross', 'edge'])
-    more.push({ name: 'payment-auth, everything', what: 'every export, every dialect', kind: 'ours', excluded: await bundle(contents, ['ky']), included: await bundle(contents + withKy) })
+    const contents = ours([
+      'withPaymentAuth',
+      'createTokenManager',
+      'memoryStore',
+      'isPaymentAuthError',
+      'PaymentAuthError',
+      'defineProvider',
+      'oauth2',
+      'stablelink',
+      'stonex',
+      'abbeycross',
+      'edge',
+    ])
+    more.push({
+      name: 'payment-auth, everything',
+      what: 'every export, every dialect',
+      kind: 'ours',
+      excluded: await bundle(contents, ['ky']),
+      included: await bundle(contents + withKy),
+    })
   }
   const one = rows[0]!.excluded.gzipped
-  const ourInputs = Object.entries(rows[0]!.excluded.inputs).filter(([, bytes]) => bytes > 0).sort((a, b) => b[1] - a[1])
+  const ourInputs = Object.entries(rows[0]!.excluded.inputs)
+    .filter(([, bytes]) => bytes > 0)
+    .sort((a, b) => b[1] - a[1])
   const ourTotal = ourInputs.reduce((t, [, b]) => t + b, 0)
   const valibotBytes = rows[0]!.excluded.inputs['valibot'] ?? 0
   const withoutValibot = await bundle(ours(['withPaymentAuth', 'oauth2']), ['ky'], { stubValibot: true })
-  more.push({ name: 'payment-auth, valibot stubbed out', what: 'withPaymentAuth + oauth2 with valibot replaced by empty functions: what the rest weighs (does not validate)', kind: 'ours', excluded: withoutValibot, included: await bundle(ours(['withPaymentAuth', 'oauth2']) + withKy, [], { stubValibot: true }) })
+  more.push({
+    name: 'payment-auth, valibot stubbed out',
+    what: 'withPaymentAuth + oauth2 with valibot replaced by empty functions: what the rest weighs (does not validate)',
+    kind: 'ours',
+    excluded: withoutValibot,
+    included: await bundle(ours(['withPaymentAuth', 'oauth2']) + withKy, [], { stubValibot: true }),
+  })
   const row = (r: Row) => [r.name, r.what, r.excluded.minified, r.excluded.gzipped, r.included.gzipped]
   return {
     id: 'size',
     title: '6. Bundle size',
-    method: 'esbuild (minify, ESM, platform browser, es2022), then gzip -9 of the output; ky or axios left external ("excluded") or bundled ("included"). Ours includes valibot, which it uses to validate token answers.',
+    method:
+      'esbuild (minify, ESM, platform browser, es2022), then gzip -9 of the output; ky or axios left external ("excluded") or bundled ("included"). Ours includes valibot, which it uses to validate token answers.',
     tables: [
-      { title: `minified + gzipped bytes (goal for payment-auth with one dialect, ky excluded: <= ${SIZE_GOAL}; regression budget ${BUNDLE_BUDGET_BYTES} in bench/budget.ts)`, columns: ['bundle', 'what', 'minified, excluded', 'gzipped, ky/axios excluded', 'gzipped, ky/axios included'], rows: rows.map(row) },
+      {
+        title: `minified + gzipped bytes (goal for payment-auth with one dialect, ky excluded: <= ${SIZE_GOAL}; regression budget ${BUNDLE_BUDGET_BYTES} in bench/budget.ts)`,
+        columns: ['bundle', 'what', 'minified, excluded', 'gzipped, ky/axios excluded', 'gzipped, ky/axios included'],
+        rows: rows.map(row),
+      },
       {
         title: 'where the bytes of withPaymentAuth + oauth2 go (minified, before gzip; esbuild metafile)',
         columns: ['input', 'minified bytes', 'share'],
         rows: ourInputs.map(([name, bytes]) => [name, bytes, `${((100 * bytes) / ourTotal).toFixed(1)}%`]),
       },
-      { title: 'payment-auth, other shapes (gzipped bytes)', columns: ['bundle', 'what', 'minified, excluded', 'gzipped, ky excluded', 'gzipped, ky included'], rows: more.map(row) },
+      {
+        title: 'payment-auth, other shapes (gzipped bytes)',
+        columns: ['bundle', 'what', 'minified, excluded', 'gzipped, ky excluded', 'gzipped, ky included'],
+        rows: more.map(row),
+      },
     ],
-    goals: [{ what: 'withPaymentAuth + one dialect, min+gzip, ky excluded', goal: `<= ${SIZE_GOAL} B`, ours: `${one} B`, met: one <= SIZE_GOAL }],
+    goals: [
+      { what: 'withPaymentAuth + one dialect, min+gzip, ky excluded', goal: `<= ${SIZE_GOAL} B`, ours: `${one} B`, met: one <= SIZE_GOAL },
+    ],
     notes: [
       one > SIZE_GOAL
         ? `Over the goal by ${one - SIZE_GOAL} B. valibot, which validates every token answer, is ${((100 * valibotBytes) / ourTotal).toFixed(0)}% of the minified bytes (${valibotBytes} of ${ourTotal}); with valibot stubbed out the same bundle gzips to ${withoutValibot.gzipped} B, so dropping valibot for hand-written checks saves about ${one - withoutValibot.gzipped} B and still leaves ${withoutValibot.gzipped - SIZE_GOAL > 0 ? `${withoutValibot.gzipped - SIZE_GOAL} B over` : 'us within'} the ${SIZE_GOAL} B goal: the token manager (${rows[0]!.excluded.inputs['@payment-auth/ky src/manager.ts'] ?? 0} minified bytes: single-flight, two refresh windows, backoff, breaker, store I/O with deadlines, events) is the next largest part. The budget test (bench/size.test.ts) only stops regressions past ${BUNDLE_BUDGET_BYTES} B.`
         : `Within the goal; the budget test (bench/size.test.ts) stops regressions past ${BUNDLE_BUDGET_BYTES} B.`,
       'The ky recipe is the smallest because it is a dozen lines of app code that do none of the work measured in 1-3 (single-flight, refresh ahead, compare-and-invalidate).',
     ],
-    summary: [{ label: '6. bundle, min+gzip bytes: ky/axios excluded / included', values: Object.fromEntries(rows.map((r) => [r.name, `${r.excluded.gzipped} / ${r.included.gzipped}`])) }],
+    summary: [
+      {
+        label: '6. bundle, min+gzip bytes: ky/axios excluded / included',
+        values: Object.fromEntries(rows.map((r) => [r.name, `${r.excluded.gzipped} / ${r.included.gzipped}`])),
+      },
+    ],
     data: { rows, more },
     chart: 'size.svg',
-    svg: barChart('Bundle size, minified + gzipped', [
-      { title: 'ky / axios excluded, bytes', goal: { value: SIZE_GOAL, label: `goal (ours) ${SIZE_GOAL} B` }, bars: rows.map((r) => ({ label: r.name, value: r.excluded.gzipped, display: `${r.excluded.gzipped} B`, kind: r.kind })) },
-      { title: 'ky / axios included, bytes', bars: rows.map((r) => ({ label: r.name, value: r.included.gzipped, display: `${r.included.gzipped} B`, kind: r.kind })) },
-    ], 'esbuild --minify, gzip -9; OAuth2Fetch needs neither ky nor axios'),
+    svg: barChart(
+      'Bundle size, minified + gzipped',
+      [
+        {
+          title: 'ky / axios excluded, bytes',
+          goal: { value: SIZE_GOAL, label: `goal (ours) ${SIZE_GOAL} B` },
+          bars: rows.map((r) => ({ label: r.name, value: r.excluded.gzipped, display: `${r.excluded.gzipped} B`, kind: r.kind })),
+        },
+        {
+          title: 'ky / axios included, bytes',
+          bars: rows.map((r) => ({ label: r.name, value: r.included.gzipped, display: `${r.included.gzipped} B`, kind: r.kind })),
+        },
+      ],
+      'esbuild --minify, gzip -9; OAuth2Fetch needs neither ky nor axios',
+    ),
   }
 }

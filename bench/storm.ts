@@ -20,7 +20,9 @@ interface Echo {
 export async function storm(ctx: Context, { n = 50, rounds = 3, spreadMs = 200 } = {}): Promise<Outcome> {
   const server = await ctx.server()
   type F = { calls: number[]; r401: number[]; failed: number[]; correct: number[]; ms: number[] }
-  const figures = Object.fromEntries(COMPETITORS.map((c) => [c, { calls: [], r401: [], failed: [], correct: [], ms: [] }])) as unknown as Record<Competitor, F>
+  const figures = Object.fromEntries(
+    COMPETITORS.map((c) => [c, { calls: [], r401: [], failed: [], correct: [], ms: [] }]),
+  ) as unknown as Record<Competitor, F>
   const posts = Math.floor(n / 2)
   const firstError = new Map<Competitor, string>()
   for (let r = 0; r < rounds; r++) {
@@ -35,8 +37,16 @@ export async function storm(ctx: Context, { n = 50, rounds = 3, spreadMs = 200 }
         const post = i % 2 === 1
         const body = post ? { i, amount: 1000 + i, currency: 'EUR', note: `payment ${i}: ünïcödé & "quotes"` } : undefined
         const path = `/oauth2/api/storm/${i}`
-        const echo = (await client.send(post ? 'POST' : 'GET', `${server.url}${path}?tag=${tag}&hold=${Math.round((i * spreadMs) / n)}&id=${r}-${CLIENT_ID[c]}-${i}`, body)) as Echo
-        return echo.method === (post ? 'POST' : 'GET') && echo.path === path && (post ? echo.body === JSON.stringify(body) && (echo.contentType ?? '').startsWith('application/json') : echo.bodyBytes === 0)
+        const echo = (await client.send(
+          post ? 'POST' : 'GET',
+          `${server.url}${path}?tag=${tag}&hold=${Math.round((i * spreadMs) / n)}&id=${r}-${CLIENT_ID[c]}-${i}`,
+          body,
+        )) as Echo
+        return (
+          echo.method === (post ? 'POST' : 'GET') &&
+          echo.path === path &&
+          (post ? echo.body === JSON.stringify(body) && (echo.contentType ?? '').startsWith('application/json') : echo.bodyBytes === 0)
+        )
       })
       const settled = await withTimeout(Promise.allSettled(jobs), 60_000, `${c}: storm`)
       const ms = performance.now() - started
@@ -48,10 +58,17 @@ export async function storm(ctx: Context, { n = 50, rounds = 3, spreadMs = 200 }
       f.correct.push(settled.filter((s) => s.status === 'fulfilled' && s.value).length)
       f.ms.push(ms)
       const rejected = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected')
-      if (rejected && !firstError.has(c)) firstError.set(c, `${c}, first failure: ${rejected.reason instanceof Error ? rejected.reason.message : String(rejected.reason)}`)
+      if (rejected && !firstError.has(c))
+        firstError.set(c, `${c}, first failure: ${rejected.reason instanceof Error ? rejected.reason.message : String(rejected.reason)}`)
     }
   }
-  const m = (c: Competitor) => ({ calls: median(figures[c].calls), r401: median(figures[c].r401), failed: median(figures[c].failed), correct: median(figures[c].correct), ms: median(figures[c].ms) })
+  const m = (c: Competitor) => ({
+    calls: median(figures[c].calls),
+    r401: median(figures[c].r401),
+    failed: median(figures[c].failed),
+    correct: median(figures[c].correct),
+    ms: median(figures[c].ms),
+  })
   const ours = m('payment-auth')
   const kind = (c: Competitor) => (c === 'payment-auth' ? ('ours' as const) : ('competitor' as const))
   return {
@@ -61,25 +78,68 @@ export async function storm(ctx: Context, { n = 50, rounds = 3, spreadMs = 200 }
     tables: [
       {
         title: `revocation storm, ${n} requests in flight, 401s over ~${spreadMs} ms (median of ${rounds} rounds; limit 1 call, 0 failed)`,
-        columns: ['competitor', 'token calls', 'each round', '401s seen by the resource', 'failed requests', 'replayed correctly', 'wall ms'],
-        rows: COMPETITORS.map((c) => [c, m(c).calls, figures[c].calls.join(' / '), m(c).r401, m(c).failed, `${m(c).correct}/${n}`, m(c).ms.toFixed(0)]),
+        columns: [
+          'competitor',
+          'token calls',
+          'each round',
+          '401s seen by the resource',
+          'failed requests',
+          'replayed correctly',
+          'wall ms',
+        ],
+        rows: COMPETITORS.map((c) => [
+          c,
+          m(c).calls,
+          figures[c].calls.join(' / '),
+          m(c).r401,
+          m(c).failed,
+          `${m(c).correct}/${n}`,
+          m(c).ms.toFixed(0),
+        ]),
       },
     ],
     goals: [
       { what: `token calls, ${n}-request revocation storm`, goal: '<= 1', ours: String(ours.calls), met: ours.calls <= 1 },
-      { what: 'failed requests in the storm', goal: '0', ours: `${ours.failed} (replayed correctly ${ours.correct}/${n})`, met: ours.failed === 0 && ours.correct === n },
+      {
+        what: 'failed requests in the storm',
+        goal: '0',
+        ours: `${ours.failed} (replayed correctly ${ours.correct}/${n})`,
+        met: ours.failed === 0 && ours.correct === n,
+      },
     ],
     notes: [
       ...firstError.values(),
       'axios-auth-refresh: a 401 that arrives while its (deduplicated) refresh is running rejects instead of waiting for the refresh (Flyrell/axios-auth-refresh#307); OAuth2Fetch and the ky recipe replay every request, but refresh again for each 401 that arrives after the previous refresh finished (OAuth2Fetch: one per ~token round trip; the recipe: one per 401).',
     ],
-    summary: [{ label: `2. revocation storm, ${n} in flight: token calls / failed requests`, values: Object.fromEntries(COMPETITORS.map((c) => [c, `${m(c).calls} / ${m(c).failed}`])) }],
+    summary: [
+      {
+        label: `2. revocation storm, ${n} in flight: token calls / failed requests`,
+        values: Object.fromEntries(COMPETITORS.map((c) => [c, `${m(c).calls} / ${m(c).failed}`])),
+      },
+    ],
     data: figures,
     chart: 'storm.svg',
-    svg: barChart(`Revocation storm: ${n} requests in flight, 401s over ~${spreadMs} ms`, [
-      { title: 'token calls (limit 1)', log: true, goal: { value: 1, label: 'limit 1' }, bars: COMPETITORS.map((c) => ({ label: c, value: m(c).calls, kind: kind(c) })) },
-      { title: 'failed requests (limit 0)', goal: { value: 0, label: 'limit 0' }, bars: COMPETITORS.map((c) => ({ label: c, value: m(c).failed, kind: kind(c) })) },
-      { title: `replayed correctly (of ${n})`, goal: { value: n, label: `all ${n}` }, bars: COMPETITORS.map((c) => ({ label: c, value: m(c).correct, display: `${m(c).correct}/${n}`, kind: kind(c) })) },
-    ], `median of ${rounds} rounds; loopback sandbox, ${TOKEN_LATENCY_MS} ms token latency`),
+    svg: barChart(
+      `Revocation storm: ${n} requests in flight, 401s over ~${spreadMs} ms`,
+      [
+        {
+          title: 'token calls (limit 1)',
+          log: true,
+          goal: { value: 1, label: 'limit 1' },
+          bars: COMPETITORS.map((c) => ({ label: c, value: m(c).calls, kind: kind(c) })),
+        },
+        {
+          title: 'failed requests (limit 0)',
+          goal: { value: 0, label: 'limit 0' },
+          bars: COMPETITORS.map((c) => ({ label: c, value: m(c).failed, kind: kind(c) })),
+        },
+        {
+          title: `replayed correctly (of ${n})`,
+          goal: { value: n, label: `all ${n}` },
+          bars: COMPETITORS.map((c) => ({ label: c, value: m(c).correct, display: `${m(c).correct}/${n}`, kind: kind(c) })),
+        },
+      ],
+      `median of ${rounds} rounds; loopback sandbox, ${TOKEN_LATENCY_MS} ms token latency`,
+    ),
   }
 }

@@ -59,7 +59,10 @@ export async function tabs(ctx: Context, { tabCount = 8, rounds = 3 } = {}): Pro
     outfile: join(ctx.staticDir, 'tab.js'),
     logLevel: 'silent',
   })
-  writeFileSync(join(ctx.staticDir, 'tab.html'), '<!doctype html><meta charset="utf-8"><title>bench tab</title><script type="module" src="tab.js"></script>\n')
+  writeFileSync(
+    join(ctx.staticDir, 'tab.html'),
+    '<!doctype html><meta charset="utf-8"><title>bench tab</title><script type="module" src="tab.js"></script>\n',
+  )
 
   const found = await findChromium()
   const browser = await chromium.launch({
@@ -82,7 +85,14 @@ export async function tabs(ctx: Context, { tabCount = 8, rounds = 3 } = {}): Pro
           const started = performance.now()
           await withTimeout(Promise.all(pages.map((page) => page.goto(url))), 30_000, `${v}: opening ${tabCount} tabs`)
           const results = await withTimeout(
-            Promise.all(pages.map(async (page) => (await page.waitForFunction(() => (window as unknown as { __result?: string }).__result, null, { timeout: 20_000 })).jsonValue() as Promise<string>)),
+            Promise.all(
+              pages.map(
+                async (page) =>
+                  (
+                    await page.waitForFunction(() => (window as unknown as { __result?: string }).__result, null, { timeout: 20_000 })
+                  ).jsonValue() as Promise<string>,
+              ),
+            ),
             30_000,
             `${v}: ${tabCount} tabs`,
           )
@@ -102,11 +112,13 @@ export async function tabs(ctx: Context, { tabCount = 8, rounds = 3 } = {}): Pro
   }
   const m = (v: Variant) => ({ calls: median(figures[v].calls), ok: median(figures[v].ok), ms: median(figures[v].ms) })
   const ours = m('payment-auth')
-  const errors = VARIANTS.filter((v) => figures[v].errors.length).map((v) => `${v}: ${figures[v].errors.length} tab(s) failed, e.g. ${figures[v].errors[0]}`)
+  const errors = VARIANTS.filter((v) => figures[v].errors.length).map(
+    (v) => `${v}: ${figures[v].errors.length} tab(s) failed, e.g. ${figures[v].errors[0]}`,
+  )
   return {
     id: 'tabs',
     title: '7. Cross-tab: 8 tabs in Chromium',
-    method: `Chromium ${browserVersion} (headless, ${found ? `${found.source} ${found.executablePath}` : 'playwright\'s own'} driven by playwright). Each round (${rounds}) opens a fresh browser context (empty IndexedDB), ${tabCount} pages, and navigates them all at once to one loopback origin that serves the page, the token endpoint and the API (token latency ${TOKEN_LATENCY_MS} ms). Each page bundles one client (esbuild) and makes one request. The server counts token calls.`,
+    method: `Chromium ${browserVersion} (headless, ${found ? `${found.source} ${found.executablePath}` : "playwright's own"} driven by playwright). Each round (${rounds}) opens a fresh browser context (empty IndexedDB), ${tabCount} pages, and navigates them all at once to one loopback origin that serves the page, the token endpoint and the API (token latency ${TOKEN_LATENCY_MS} ms). Each page bundles one client (esbuild) and makes one request. The server counts token calls.`,
     tables: [
       {
         title: `token calls for ${tabCount} tabs opened at once on a cold cache (median of ${rounds} rounds; goal for payment-auth + idbStore: 1)`,
@@ -114,13 +126,39 @@ export async function tabs(ctx: Context, { tabCount = 8, rounds = 3 } = {}): Pro
         rows: VARIANTS.map((v) => [v, STORE[v], m(v).calls, figures[v].calls.join(' / '), `${m(v).ok}/${tabCount}`, m(v).ms.toFixed(0)]),
       },
     ],
-    goals: [{ what: `token calls, ${tabCount} tabs on a cold cache (idbStore)`, goal: '1', ours: String(ours.calls), met: ours.calls <= 1 && ours.ok === tabCount }],
+    goals: [
+      {
+        what: `token calls, ${tabCount} tabs on a cold cache (idbStore)`,
+        goal: '1',
+        ours: String(ours.calls),
+        met: ours.calls <= 1 && ours.ok === tabCount,
+      },
+    ],
     notes: ['None of the competitors shares tokens across tabs: each tab fetches its own, as measured.', ...errors],
-    summary: [{ label: `7. ${tabCount} tabs, cold cache, Chromium: token calls`, values: Object.fromEntries(VARIANTS.filter((v) => v !== OURS_MEMORY).map((v) => [v, `${m(v).calls}${v === 'payment-auth' ? ' (idbStore)' : ''}`])) }],
+    summary: [
+      {
+        label: `7. ${tabCount} tabs, cold cache, Chromium: token calls`,
+        values: Object.fromEntries(
+          VARIANTS.filter((v) => v !== OURS_MEMORY).map((v) => [v, `${m(v).calls}${v === 'payment-auth' ? ' (idbStore)' : ''}`]),
+        ),
+      },
+    ],
     data: { browser: browserVersion, figures },
     chart: 'tabs.svg',
-    svg: barChart(`Cross-tab: token calls for ${tabCount} tabs, cold cache, Chromium`, [
-      { title: 'token calls (goal for payment-auth + idbStore: 1)', goal: { value: 1, label: 'goal 1' }, bars: VARIANTS.map((v) => ({ label: v, value: m(v).calls, kind: v === 'payment-auth' ? 'ours' : v === OURS_MEMORY ? 'baseline' : 'competitor' })) },
-    ], `median of ${rounds} rounds; Chromium ${browserVersion}`),
+    svg: barChart(
+      `Cross-tab: token calls for ${tabCount} tabs, cold cache, Chromium`,
+      [
+        {
+          title: 'token calls (goal for payment-auth + idbStore: 1)',
+          goal: { value: 1, label: 'goal 1' },
+          bars: VARIANTS.map((v) => ({
+            label: v,
+            value: m(v).calls,
+            kind: v === 'payment-auth' ? 'ours' : v === OURS_MEMORY ? 'baseline' : 'competitor',
+          })),
+        },
+      ],
+      `median of ${rounds} rounds; Chromium ${browserVersion}`,
+    ),
   }
 }

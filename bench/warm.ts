@@ -15,7 +15,20 @@
  * pairs interleaved; overheads and ratios are taken within a round, medians over rounds reported.
  */
 import ky, { type Options } from 'ky'
-import { BARE_OF, BARES, COMPETITORS, FACTORIES, bare, memoryAdapter, memoryFetch, memoryTokenAdapter, memoryTokenFetch, type Bare, type Client, type Competitor } from './lib/clients.ts'
+import {
+  BARE_OF,
+  BARES,
+  COMPETITORS,
+  FACTORIES,
+  bare,
+  memoryAdapter,
+  memoryFetch,
+  memoryTokenAdapter,
+  memoryTokenFetch,
+  type Bare,
+  type Client,
+  type Competitor,
+} from './lib/clients.ts'
 import { bareToken, setupFor, TOKEN_LATENCY_MS, type Context } from './lib/context.ts'
 import type { Outcome, Table } from './lib/report.ts'
 import { emptyPaired, fixed, iqr, median, pairedRound, rotate, sleep, type Paired } from './lib/stats.ts'
@@ -68,11 +81,14 @@ async function anatomy() {
   const frame = async (v: number) => v
   const empty = await micro(() => undefined)
   const rows: [string, number][] = [
-    ["Authorization get + set + delete on ky's Request (undici Headers)", await micro(() => {
-      request.headers.get('authorization')
-      request.headers.set('authorization', 'Bearer t-token')
-      request.headers.delete('authorization')
-    })],
+    [
+      "Authorization get + set + delete on ky's Request (undici Headers)",
+      await micro(() => {
+        request.headers.get('authorization')
+        request.headers.set('authorization', 'Bearer t-token')
+        request.headers.delete('authorization')
+      }),
+    ],
     ['origin check: request.url + prefix match', await micro(() => prefixes.some((p) => request.url.startsWith(p)))],
     ['cached-token peek: two clock reads', await micro(() => Date.now() + Date.now())],
     ['one more async function call and await (beyond a bare await)', await micro(() => frame(1))],
@@ -81,17 +97,28 @@ async function anatomy() {
 }
 
 type Name = Competitor | Bare | typeof PLUMBING | typeof CONTROL
-const BASE_OF = (name: Name): Bare | undefined => (name === PLUMBING || name === CONTROL ? 'bare ky' : (BARES as readonly string[]).includes(name) ? undefined : BARE_OF[name as Competitor])
+const BASE_OF = (name: Name): Bare | undefined =>
+  name === PLUMBING || name === CONTROL ? 'bare ky' : (BARES as readonly string[]).includes(name) ? undefined : BARE_OF[name as Competitor]
 
 /** Each subject against its baseline, pairs interleaved round by round (ABBA / BAAB within a pair). */
-async function compare(clients: Map<Name, Client>, pairs: readonly (readonly [Name, Name])[], url: string, { rounds, n, warmup }: { rounds: number; n: number; warmup: number }) {
+async function compare(
+  clients: Map<Name, Client>,
+  pairs: readonly (readonly [Name, Name])[],
+  url: string,
+  { rounds, n, warmup }: { rounds: number; n: number; warmup: number },
+) {
   for (const client of clients.values()) await perRequestMicros(client, url, warmup)
   const results = new Map<Name, Paired>(pairs.map(([subject]) => [subject, emptyPaired()]))
   const baselineUs = new Map<Name, number[]>()
   for (let r = 0; r < rounds; r++) {
     for (const [subject, base] of rotate(pairs, r)) {
       const into = results.get(subject)!
-      await pairedRound(() => perRequestMicros(clients.get(base)!, url, n), () => perRequestMicros(clients.get(subject)!, url, n), r, into)
+      await pairedRound(
+        () => perRequestMicros(clients.get(base)!, url, n),
+        () => perRequestMicros(clients.get(subject)!, url, n),
+        r,
+        into,
+      )
       ;(baselineUs.get(base) ?? baselineUs.set(base, []).get(base)!).push(into.baseline[into.baseline.length - 1]!)
     }
   }
@@ -100,7 +127,15 @@ async function compare(clients: Map<Name, Client>, pairs: readonly (readonly [Na
 
 export async function warm(ctx: Context, { rounds = 8, n = 5000, loopRounds = 20, loopN = 125 } = {}): Promise<Outcome> {
   // In memory.
-  const memSetup = { tokenUrl: 'https://api.bench.test/o/token/', clientId: 'bench', clientSecret: 'bench-secret', fetch: memoryFetch, tokenFetch: memoryTokenFetch, adapter: memoryAdapter, tokenAdapter: memoryTokenAdapter }
+  const memSetup = {
+    tokenUrl: 'https://api.bench.test/o/token/',
+    clientId: 'bench',
+    clientSecret: 'bench-secret',
+    fetch: memoryFetch,
+    tokenFetch: memoryTokenFetch,
+    adapter: memoryAdapter,
+    tokenAdapter: memoryTokenAdapter,
+  }
   const mem = new Map<Name, Client>()
   for (const b of BARES) mem.set(b, bare(b, 't-bare', { fetch: memoryFetch, adapter: memoryAdapter }))
   for (const c of COMPETITORS) mem.set(c, FACTORIES[c](memSetup))
@@ -120,16 +155,40 @@ export async function warm(ctx: Context, { rounds = 8, n = 5000, loopRounds = 20
   for (const b of BARES) loop.set(b, bare(b, token))
   for (const c of COMPETITORS) loop.set(c, FACTORIES[c](setupFor(ctx, server, c)))
   loop.set(CONTROL, bare('bare ky', token))
-  const loopback = await compare(loop, [...COMPETITORS.map((c) => [c, BARE_OF[c]] as const), [CONTROL, 'bare ky'] as const], `${server.url}/oauth2/api/warm`, { rounds: loopRounds, n: loopN, warmup: 200 })
+  const loopback = await compare(
+    loop,
+    [...COMPETITORS.map((c) => [c, BARE_OF[c]] as const), [CONTROL, 'bare ky'] as const],
+    `${server.url}/oauth2/api/warm`,
+    { rounds: loopRounds, n: loopN, warmup: 200 },
+  )
 
   const signed = (x: number) => `${x >= 0 ? '+' : ''}${fixed(x)}`
   const rowsFor = (res: typeof inMemory, names: Name[]) =>
     names.map((name) => {
       const p = res.results.get(name)
       if (!p) return [name, '(baseline)', fixed(median(res.baselineUs.get(name) ?? [])), '', '', '']
-      return [name, BASE_OF(name)!, fixed(median(p.subject)), signed(median(p.diffs)), iqr(p.diffs).map((x) => signed(x)).join(' .. '), fixed(median(p.ratios), 3)]
+      return [
+        name,
+        BASE_OF(name)!,
+        fixed(median(p.subject)),
+        signed(median(p.diffs)),
+        iqr(p.diffs)
+          .map((x) => signed(x))
+          .join(' .. '),
+        fixed(median(p.ratios), 3),
+      ]
     })
-  const order: Name[] = ['bare ky', 'payment-auth', 'ky recipe', PLUMBING, CONTROL, 'bare fetch', 'OAuth2Fetch', 'bare axios', 'axios-auth-refresh']
+  const order: Name[] = [
+    'bare ky',
+    'payment-auth',
+    'ky recipe',
+    PLUMBING,
+    CONTROL,
+    'bare fetch',
+    'OAuth2Fetch',
+    'bare axios',
+    'axios-auth-refresh',
+  ]
   const loopOrder = order.filter((x) => x !== PLUMBING)
   const tables: Table[] = [
     {
@@ -153,7 +212,8 @@ export async function warm(ctx: Context, { rounds = 8, n = 5000, loopRounds = 20
   const oursMem = diff(inMemory, 'payment-auth')
   const oursRatio = ratio(loopback, 'payment-auth')
   const plumbingUs = diff(inMemory, PLUMBING)
-  const kind = (c: Name) => (c === 'payment-auth' ? ('ours' as const) : c === PLUMBING || c === CONTROL ? ('baseline' as const) : ('competitor' as const))
+  const kind = (c: Name) =>
+    c === 'payment-auth' ? ('ours' as const) : c === PLUMBING || c === CONTROL ? ('baseline' as const) : ('competitor' as const)
   const competitorsAndPlumbing: Name[] = ['payment-auth', 'ky recipe', PLUMBING, CONTROL, 'OAuth2Fetch', 'axios-auth-refresh']
   const loopBars: Name[] = [...COMPETITORS, CONTROL]
   return {
@@ -162,8 +222,18 @@ export async function warm(ctx: Context, { rounds = 8, n = 5000, loopRounds = 20
     method: `Token cached, GET + JSON body parse, sequential. In memory: each client against an in-memory fetch (given a URL it builds the Request as fetch does; the Request ky passes is read as is, its copy in a real fetch costing every ky-based client the same) or an in-memory axios adapter, compared with the bare client it wraps sending a fixed Authorization header; ${(2000).toLocaleString('en')} warm-up requests each, then ${rounds} rounds. A round times every client against its baseline in four back-to-back batches of ${n} requests (baseline, client, client, baseline; reversed every other round); each side counts its faster batch (load from other processes only adds time); the overhead and the ratio are taken within the round, the medians over rounds reported. Loopback: the same against the sandbox, ${loopRounds} rounds of batches of ${loopN} (${(loopRounds * 2 * loopN).toLocaleString('en')} requests per client; the ${TOKEN_LATENCY_MS} ms token latency does not matter here: the token is cached).`,
     tables,
     goals: [
-      { what: 'warm-path overhead over bare ky, in memory', goal: '<= +3 us', ours: `${signed(oursMem)} us (A/A control: ${signed(diff(inMemory, CONTROL))} us)`, met: oursMem <= 3 },
-      { what: 'warm-path ratio over bare ky, loopback', goal: '<= 1.02', ours: `${fixed(oursRatio, 3)} (A/A control: ${fixed(ratio(loopback, CONTROL), 3)})`, met: oursRatio <= 1.02 },
+      {
+        what: 'warm-path overhead over bare ky, in memory',
+        goal: '<= +3 us',
+        ours: `${signed(oursMem)} us (A/A control: ${signed(diff(inMemory, CONTROL))} us)`,
+        met: oursMem <= 3,
+      },
+      {
+        what: 'warm-path ratio over bare ky, loopback',
+        goal: '<= 1.02',
+        ours: `${fixed(oursRatio, 3)} (A/A control: ${fixed(ratio(loopback, CONTROL), 3)})`,
+        met: oursRatio <= 1.02,
+      },
     ],
     notes: [
       `Where our in-memory microseconds go: withPaymentAuth is an init hook that wraps ky's fetch. Any init hook makes ky 2 shallow-clone the request options on every request (cloneInitHookOptions: options, json, context, headers, searchParams, retry arrays) and our wrapper adds a frame: "${PLUMBING}" (that mechanism doing nothing else) measures ${signed(plumbingUs)} us in this run. On top of it withPaymentAuth does the operations of the anatomy table: ${parts.map(([what, us]) => `${what} ${us} us`).join('; ')}. The Headers work dominates; it is there so that ky's Request (kept in HTTPError.request and seen by hooks) never holds the token.`,
@@ -171,19 +241,38 @@ export async function warm(ctx: Context, { rounds = 8, n = 5000, loopRounds = 20
       'The in-memory ratio is large only because the in-memory request is cheap; on loopback the same microseconds are a small fraction of a request.',
     ],
     summary: [
-      { label: '4. warm path, in memory: us per request over its bare client', values: Object.fromEntries(COMPETITORS.map((c) => [c, signed(diff(inMemory, c))])) },
-      { label: '4. warm path, loopback: ratio to its bare client', values: Object.fromEntries(COMPETITORS.map((c) => [c, fixed(ratio(loopback, c), 3)])) },
+      {
+        label: '4. warm path, in memory: us per request over its bare client',
+        values: Object.fromEntries(COMPETITORS.map((c) => [c, signed(diff(inMemory, c))])),
+      },
+      {
+        label: '4. warm path, loopback: ratio to its bare client',
+        values: Object.fromEntries(COMPETITORS.map((c) => [c, fixed(ratio(loopback, c), 3)])),
+      },
     ],
     data: { inMemory: Object.fromEntries(inMemory.results), loopback: Object.fromEntries(loopback.results) },
     chart: 'warm.svg',
-    svg: barChart('Warm path: cost per request over the bare client', [
-      { title: 'in memory: overhead, us per request (goal for payment-auth: 3 us)', goal: { value: 3, label: 'goal +3 us' }, bars: competitorsAndPlumbing.map((c) => ({ label: c, value: Math.max(0, diff(inMemory, c)), display: `${signed(diff(inMemory, c))} us`, kind: kind(c) })) },
-      {
-        title: 'loopback: ratio to the bare client (goal for payment-auth: 1.02)',
-        from: Math.min(0.95, ...loopBars.map((c) => ratio(loopback, c) - 0.02)),
-        goal: { value: 1.02, label: 'goal 1.02' },
-        bars: loopBars.map((c) => ({ label: c, value: ratio(loopback, c), display: fixed(ratio(loopback, c), 3), kind: kind(c) })),
-      },
-    ], `medians of per-round differences and ratios (ABBA batches: in memory ${rounds} rounds x ${n} requests, loopback ${loopRounds} x ${loopN})`),
+    svg: barChart(
+      'Warm path: cost per request over the bare client',
+      [
+        {
+          title: 'in memory: overhead, us per request (goal for payment-auth: 3 us)',
+          goal: { value: 3, label: 'goal +3 us' },
+          bars: competitorsAndPlumbing.map((c) => ({
+            label: c,
+            value: Math.max(0, diff(inMemory, c)),
+            display: `${signed(diff(inMemory, c))} us`,
+            kind: kind(c),
+          })),
+        },
+        {
+          title: 'loopback: ratio to the bare client (goal for payment-auth: 1.02)',
+          from: Math.min(0.95, ...loopBars.map((c) => ratio(loopback, c) - 0.02)),
+          goal: { value: 1.02, label: 'goal 1.02' },
+          bars: loopBars.map((c) => ({ label: c, value: ratio(loopback, c), display: fixed(ratio(loopback, c), 3), kind: kind(c) })),
+        },
+      ],
+      `medians of per-round differences and ratios (ABBA batches: in memory ${rounds} rounds x ${n} requests, loopback ${loopRounds} x ${loopN})`,
+    ),
   }
 }

@@ -11,7 +11,13 @@
 import ky from 'ky'
 import { describe, expect, it } from 'vitest'
 import { fakeClock } from '@payment-auth/test-support/clock'
-import { createSandbox, SANDBOX_CREDENTIALS as C, SANDBOX_ORIGIN as O, type Fault, type SandboxProvider } from '../apps/sandbox/src/index.ts'
+import {
+  createSandbox,
+  SANDBOX_CREDENTIALS as C,
+  SANDBOX_ORIGIN as O,
+  type Fault,
+  type SandboxProvider,
+} from '../apps/sandbox/src/index.ts'
 import {
   isPaymentAuthError,
   memoryStore,
@@ -96,12 +102,23 @@ describe.each(Object.keys(stores) as StoreCondition[])('store %s', (condition) =
   describe.each(faults.map((f) => [label(f), f] as const))('%s', (_, f) => {
     const name = f.provider ?? 'oauth2'
     const inject = (sandbox: ReturnType<typeof createSandbox>, count: number) =>
-      sandbox.control.inject(name, { fault: f.fault, count, ...(f.retryAfter !== undefined ? { retryAfter: f.retryAfter } : {}), ...(f.fault === 'slow' ? { delayMs: 300 } : {}) })
+      sandbox.control.inject(name, {
+        fault: f.fault,
+        count,
+        ...(f.retryAfter !== undefined ? { retryAfter: f.retryAfter } : {}),
+        ...(f.fault === 'slow' ? { delayMs: 300 } : {}),
+      })
 
     it('cold, fault once: a transient fault is absorbed, a fatal one surfaces with its code; calls bounded', async () => {
       const { api, sandbox, calls } = setup(name, stores[condition])
       inject(sandbox, 1)
-      const outcome = await api.get('x').json().then(() => 'ok', (e: unknown) => e)
+      const outcome = await api
+        .get('x')
+        .json()
+        .then(
+          () => 'ok',
+          (e: unknown) => e,
+        )
       if (f.transient) expect(outcome).toBe('ok')
       else expect(isPaymentAuthError(outcome) && outcome.code).toBe(f.code)
       expect(calls()).toBeLessThanOrEqual(f.transient ? 2 : 1)
@@ -121,7 +138,13 @@ describe.each(Object.keys(stores) as StoreCondition[])('store %s', (condition) =
       await api.get('warm').json()
       clock.t += 115_000 // 5 s left: hard window, still valid
       inject(sandbox, 50)
-      const outcome = await api.get('x').json().then(() => 'ok', (e: unknown) => e)
+      const outcome = await api
+        .get('x')
+        .json()
+        .then(
+          () => 'ok',
+          (e: unknown) => e,
+        )
       if (f.transient) expect(outcome).toBe('ok')
       else expect(isPaymentAuthError(outcome) && outcome.code).toBe(f.code)
       // At most one refresh-grant attempt (stablelink), then 1 + 2 retries of client credentials.

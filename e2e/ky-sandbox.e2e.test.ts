@@ -23,10 +23,13 @@ const o = SANDBOX_ORIGIN
 /** The sandbox providers @payment-auth/ky ships a dialect for (paypal and checkout join with theirs). */
 type Shipped = Exclude<SandboxProvider, 'paypal' | 'checkout'>
 const dialects: Record<Shipped, (secret?: string) => Provider> = {
-  stablelink: (secret = c.stablelink.apiSecret) => stablelink({ baseUrl: `${o}/stablelink`, apiKey: c.stablelink.apiKey, apiSecret: secret }),
-  oauth2: (secret = c.oauth2.clientSecret) => oauth2({ tokenUrl: `${o}/oauth2/o/token/`, clientId: c.oauth2.clientId, clientSecret: secret, scope: 'read write' }),
+  stablelink: (secret = c.stablelink.apiSecret) =>
+    stablelink({ baseUrl: `${o}/stablelink`, apiKey: c.stablelink.apiKey, apiSecret: secret }),
+  oauth2: (secret = c.oauth2.clientSecret) =>
+    oauth2({ tokenUrl: `${o}/oauth2/o/token/`, clientId: c.oauth2.clientId, clientSecret: secret, scope: 'read write' }),
   stonex: (secret = c.stonex.clientSecret) => stonex({ baseUrl: `${o}/stonex`, clientId: c.stonex.clientId, clientSecret: secret }),
-  abbeycross: (secret = c.abbeycross.clientSecret) => abbeycross({ baseUrl: `${o}/abbeycross`, clientId: c.abbeycross.clientId, clientSecret: secret }),
+  abbeycross: (secret = c.abbeycross.clientSecret) =>
+    abbeycross({ baseUrl: `${o}/abbeycross`, clientId: c.abbeycross.clientId, clientSecret: secret }),
 }
 const names = Object.keys(dialects) as Shipped[]
 
@@ -76,7 +79,9 @@ describe.each(names)('%s against the sandbox', (name) => {
     const results = await Promise.allSettled(
       Array.from({ length: 50 }, async (_, i) => {
         await tick(i * 4)
-        return i % 2 ? api.post('payments', { json: { amount: i, note: `p-${i}` } }).json<Echo>() : api.get(`items/${i}`, { searchParams: { i } }).json<Echo>()
+        return i % 2
+          ? api.post('payments', { json: { amount: i, note: `p-${i}` } }).json<Echo>()
+          : api.get(`items/${i}`, { searchParams: { i } }).json<Echo>()
       }),
     )
     expect(results.filter((r) => r.status === 'rejected')).toEqual([])
@@ -114,13 +119,16 @@ describe.each(names)('%s against the sandbox', (name) => {
     expect(stats().resourceCalls).toBe(0)
   })
 
-  it.each(['500', '502', '409', '429', 'network'] as const)('a transient %s twice, then service: the request succeeds after 3 token calls', async (fault) => {
-    const { api, sandbox, stats, events } = setup(name)
-    sandbox.control.inject(name, { fault, count: 2 })
-    expect((await api.get('x').json<Echo>()).method).toBe('GET')
-    expect(stats().tokenCalls).toBe(3)
-    expect(events.filter((e) => e.type === 'token_error').length).toBe(2)
-  })
+  it.each(['500', '502', '409', '429', 'network'] as const)(
+    'a transient %s twice, then service: the request succeeds after 3 token calls',
+    async (fault) => {
+      const { api, sandbox, stats, events } = setup(name)
+      sandbox.control.inject(name, { fault, count: 2 })
+      expect((await api.get('x').json<Echo>()).method).toBe('GET')
+      expect(stats().tokenCalls).toBe(3)
+      expect(events.filter((e) => e.type === 'token_error').length).toBe(2)
+    },
+  )
 
   it.each([
     ['500', 'provider_unavailable'],

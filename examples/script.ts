@@ -13,16 +13,27 @@ import ky from 'ky'
 import { edge, oauth2, withPaymentAuth, type PaymentAuthEvent } from '../packages/ky/src/index.ts'
 
 export async function main(env: (name: string) => string | undefined, runtime: string): Promise<number> {
-  const need = (name: string) => env(name) ?? (() => { throw new Error(`set ${name}`) })()
+  const need = (name: string) =>
+    env(name) ??
+    (() => {
+      throw new Error(`set ${name}`)
+    })()
   const apiUrl = need('PAY_API_URL')
   const mode = env('EDGE_URL') ? 'edge' : 'direct'
   const provider =
     mode === 'edge'
       ? edge({ url: need('EDGE_URL'), provider: env('EDGE_PROVIDER') ?? 'oauth2', credential: need('EDGE_KEY'), apiBaseUrl: apiUrl })
-      : oauth2({ tokenUrl: need('PAY_TOKEN_URL'), clientId: need('PAY_CLIENT_ID'), clientSecret: need('PAY_CLIENT_SECRET'), scope: 'read write' })
+      : oauth2({
+          tokenUrl: need('PAY_TOKEN_URL'),
+          clientId: need('PAY_CLIENT_ID'),
+          clientSecret: need('PAY_CLIENT_SECRET'),
+          scope: 'read write',
+        })
   const events: PaymentAuthEvent[] = []
   const api = ky.create({ baseUrl: apiUrl.replace(/\/?$/, '/') }).extend(withPaymentAuth({ provider, onEvent: (e) => events.push(e) }))
-  const results = await Promise.allSettled(Array.from({ length: 20 }, (_, i) => api.post('payments', { json: { amount: i + 1 } }).json<{ body: string }>()))
+  const results = await Promise.allSettled(
+    Array.from({ length: 20 }, (_, i) => api.post('payments', { json: { amount: i + 1 } }).json<{ body: string }>()),
+  )
   const ok = results.filter((r) => r.status === 'fulfilled' && JSON.parse(r.value.body).amount > 0).length
   const tokenCalls = events.filter((e) => e.type === 'token_acquired').length
   console.log(JSON.stringify({ runtime, mode, requests: results.length, ok, tokenCalls }))

@@ -31,7 +31,9 @@ async function run(name: SandboxProvider, provider: Provider) {
   async function step(label: string, requests: number, before?: () => Promise<void> | void) {
     await before?.()
     const start = calls()
-    const results = await Promise.allSettled(Array.from({ length: requests }, (_, i) => api.post('payments', { json: { amount: i + 1, currency: 'EUR' } }).json()))
+    const results = await Promise.allSettled(
+      Array.from({ length: requests }, (_, i) => api.post('payments', { json: { amount: i + 1, currency: 'EUR' } }).json()),
+    )
     steps.push({ step: label, requests, failed: results.filter((r) => r.status === 'rejected').length, tokenCalls: calls() - start })
   }
   await step('cold cache, concurrent', 50)

@@ -51,7 +51,8 @@ export function portFromEnv(variable: string, fallback: number, env: Record<stri
   const raw = env[variable]
   if (raw === undefined || raw === '') return fallback
   const port = Number(raw)
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`${variable} must be a port number (0-65535), got ${JSON.stringify(raw)}`)
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new Error(`${variable} must be a port number (0-65535), got ${JSON.stringify(raw)}`)
   return port
 }
 

@@ -28,7 +28,7 @@ function readmes(): string[] {
 }
 
 /** The ```ts blocks of a markdown file, with the line each starts on. */
-export function tsBlocks(markdown: string): Array<{ line: number; code: string }> {
+function tsBlocks(markdown: string): Array<{ line: number; code: string }> {
   const blocks: Array<{ line: number; code: string }> = []
   const lines = markdown.split('\n')
   for (let i = 0; i < lines.length; i++) {

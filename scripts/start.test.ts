@@ -31,7 +31,7 @@ async function holdingAPort<T>(fn: (port: number) => Promise<T>): Promise<T> {
 describe('npm start', () => {
   it('serves tokens and proxied calls from the sandbox through the Worker, and the printed curl commands work as printed', async () => {
     const { code, stdout } = await run(process.execPath, ['scripts/start.ts', '--check'], { EDGE_PORT: '0', SANDBOX_PORT: '0' })
-    const checks = stdout.split('\n').filter((l) => /^(ok  |FAIL) /.test(l))
+    const checks = stdout.split('\n').filter((l) => /^(ok {2}|FAIL) /.test(l))
     expect(checks).toHaveLength(5)
     expect(checks.filter((l) => l.startsWith('FAIL'))).toEqual([])
     expect(stdout).toMatch(/"token_type":"Bearer","expires_in":3[0-9]{3}/)
@@ -41,11 +41,28 @@ describe('npm start', () => {
   it('Deno and Bun scripts get tokens from the Worker (edge dialect): 20 requests each, 1 token call each', async () => {
     const dev = await startEdgeDev()
     try {
-      const env = { EDGE_URL: dev.edgeUrl, EDGE_KEY: 'pa_demo_caller_key_0001', EDGE_PROVIDER: 'oauth2', PAY_API_URL: `${dev.sandbox.url}/oauth2/api` }
+      const env = {
+        EDGE_URL: dev.edgeUrl,
+        EDGE_KEY: 'pa_demo_caller_key_0001',
+        EDGE_PROVIDER: 'oauth2',
+        PAY_API_URL: `${dev.sandbox.url}/oauth2/api`,
+      }
       const deno = await run(`${root}node_modules/.bin/deno`, ['run', '--allow-net=127.0.0.1', '--allow-env', 'examples/deno.ts'], env)
       const bun = await run(`${root}node_modules/.bin/bun`, ['run', 'examples/bun.ts'], env)
-      expect(JSON.parse(deno.stdout.trim().split('\n').pop()!)).toEqual({ runtime: 'deno', mode: 'edge', requests: 20, ok: 20, tokenCalls: 1 })
-      expect(JSON.parse(bun.stdout.trim().split('\n').pop()!)).toEqual({ runtime: 'bun', mode: 'edge', requests: 20, ok: 20, tokenCalls: 1 })
+      expect(JSON.parse(deno.stdout.trim().split('\n').pop()!)).toEqual({
+        runtime: 'deno',
+        mode: 'edge',
+        requests: 20,
+        ok: 20,
+        tokenCalls: 1,
+      })
+      expect(JSON.parse(bun.stdout.trim().split('\n').pop()!)).toEqual({
+        runtime: 'bun',
+        mode: 'edge',
+        requests: 20,
+        ok: 20,
+        tokenCalls: 1,
+      })
       // The Worker is the single authority: both scripts together made one upstream token call.
       expect(dev.sandbox.sandbox.control.stats('oauth2').tokenCalls).toBe(1)
       expect([deno.code, bun.code]).toEqual([0, 0])
@@ -57,7 +74,11 @@ describe('npm start', () => {
     it(`fails at once, naming the port and ${variable}, when that port is taken`, async () => {
       await holdingAPort(async (port) => {
         const started = Date.now()
-        const { code, stdout, stderr } = await run(process.execPath, ['scripts/start.ts'], { EDGE_PORT: '0', SANDBOX_PORT: '0', [variable]: String(port) })
+        const { code, stdout, stderr } = await run(process.execPath, ['scripts/start.ts'], {
+          EDGE_PORT: '0',
+          SANDBOX_PORT: '0',
+          [variable]: String(port),
+        })
         expect(code).toBe(1)
         expect(stderr).toContain(`port ${port}`)
         expect(stderr).toContain(`set ${variable} to another port`)

@@ -24,7 +24,10 @@ const commands = [
   ['health', `curl -s ${dev.edgeUrl}/healthz`],
   ['a token (oauth2, scope read)', `curl -s -X POST ${dev.edgeUrl}/v1/token ${auth} ${json} -d '{"provider":"oauth2","scope":"read"}'`],
   ['a token (stablelink)', `curl -s -X POST ${dev.edgeUrl}/v1/token ${auth} ${json} -d '{"provider":"stablelink"}'`],
-  ['a proxied API call (the token never leaves the Worker)', `curl -s -X POST ${dev.edgeUrl}/v1/proxy/stablelink/payments?ref=42 ${auth} ${json} -d '{"amount":100,"currency":"EUR"}'`],
+  [
+    'a proxied API call (the token never leaves the Worker)',
+    `curl -s -X POST ${dev.edgeUrl}/v1/proxy/stablelink/payments?ref=42 ${auth} ${json} -d '{"amount":100,"currency":"EUR"}'`,
+  ],
   ['no caller credential: 401', `curl -s -i -X POST ${dev.edgeUrl}/v1/token ${json} -d '{"provider":"oauth2"}'`],
 ]
 

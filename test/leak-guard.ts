@@ -29,7 +29,6 @@ export const TEST_CREDENTIALS: Record<string, string> = {
 for (const [name, value] of Object.entries(parseDevVars(devVarsExample))) {
   if (name.endsWith('_SECRET')) TEST_CREDENTIALS[`edge ${name} of .dev.vars.example`] = value
 }
-
 // Tests register keys and secrets they make at run time through test/support/guard.ts.
 ;(globalThis as Record<symbol, unknown>)[TEST_CREDENTIALS_KEY] = TEST_CREDENTIALS
 guardPrivateJwk('oauth2 JWT demo client', C.oauth2Jwt.privateJwk)

@@ -71,8 +71,15 @@ export interface Setup {
 const basic = (id: string, secret: string) => `Basic ${btoa(`${id}:${secret}`)}`
 
 export function paymentAuth(s: Setup): Client {
-  const provider = oauth2({ tokenUrl: s.tokenUrl, clientId: s.clientId, clientSecret: s.clientSecret, ...(s.scope ? { scope: s.scope } : {}) })
-  const api = ky.create(s.fetch ? { fetch: s.fetch } : {}).extend(withPaymentAuth({ provider, ...(s.tokenFetch ? { fetch: s.tokenFetch } : {}), ...(s.store ? { store: s.store } : {}) }))
+  const provider = oauth2({
+    tokenUrl: s.tokenUrl,
+    clientId: s.clientId,
+    clientSecret: s.clientSecret,
+    ...(s.scope ? { scope: s.scope } : {}),
+  })
+  const api = ky
+    .create(s.fetch ? { fetch: s.fetch } : {})
+    .extend(withPaymentAuth({ provider, ...(s.tokenFetch ? { fetch: s.tokenFetch } : {}), ...(s.store ? { store: s.store } : {}) }))
   return { name: 'payment-auth', send: (method, url, json) => api(url, { method, ...(json === undefined ? {} : { json }) }).json() }
 }
 
@@ -82,7 +89,11 @@ export function kyRecipe(s: Setup): Client {
   // The token call of the recipe: a plain `ky.post`, as in the README.
   const getNewToken = async (): Promise<string> => {
     const { access_token } = await ky
-      .post(s.tokenUrl, { body: body(), headers: { authorization: basic(s.clientId, s.clientSecret) }, ...(s.tokenFetch ? { fetch: s.tokenFetch } : {}) })
+      .post(s.tokenUrl, {
+        body: body(),
+        headers: { authorization: basic(s.clientId, s.clientSecret) },
+        ...(s.tokenFetch ? { fetch: s.tokenFetch } : {}),
+      })
       .json<{ access_token: string }>()
     token = access_token
     return access_token
@@ -113,17 +124,27 @@ export function kyRecipe(s: Setup): Client {
 }
 
 export function oauth2Fetch(s: Setup): Client {
-  const client = new OAuth2Client({ tokenEndpoint: s.tokenUrl, clientId: s.clientId, clientSecret: s.clientSecret, ...(s.tokenFetch ? { fetch: s.tokenFetch as typeof fetch } : {}) })
+  const client = new OAuth2Client({
+    tokenEndpoint: s.tokenUrl,
+    clientId: s.clientId,
+    clientSecret: s.clientSecret,
+    ...(s.tokenFetch ? { fetch: s.tokenFetch as typeof fetch } : {}),
+  })
   const scope = s.scope ? { scope: s.scope.split(' ') } : undefined
   const wrapper = new OAuth2Fetch({ client, getNewToken: () => client.clientCredentials(scope) })
   // `wrapper.fetch(input, init)` is `wrapper.mw()(new Request(input, init), (req) => fetch(req))`;
   // with an in-memory fetch we call exactly that with the in-memory `next`.
   const inner = s.fetch
-  const call = inner ? (input: string, init: RequestInit) => wrapper.mw()(new Request(input, init), (req) => inner(req)) : (input: string, init: RequestInit) => wrapper.fetch(input, init)
+  const call = inner
+    ? (input: string, init: RequestInit) => wrapper.mw()(new Request(input, init), (req) => inner(req))
+    : (input: string, init: RequestInit) => wrapper.fetch(input, init)
   return {
     name: 'OAuth2Fetch',
     async send(method, url, json) {
-      const response = await call(url, json === undefined ? { method } : { method, headers: { 'content-type': 'application/json' }, body: JSON.stringify(json) })
+      const response = await call(
+        url,
+        json === undefined ? { method } : { method, headers: { 'content-type': 'application/json' }, body: JSON.stringify(json) },
+      )
       if (!response.ok) {
         await response.body?.cancel()
         throw new Error(`HTTP ${response.status}`)
@@ -144,18 +165,25 @@ export function axiosAuthRefresh(s: Setup): Client {
   // README: "Function that will be called to refresh authorization".
   const refreshAuthLogic = (failedRequest: { response: { config: InternalAxiosRequestConfig } }) =>
     axios
-      .post<{ access_token: string }>(s.tokenUrl, new URLSearchParams({ grant_type: 'client_credentials', ...(s.scope ? { scope: s.scope } : {}) }).toString(), {
-        auth: { username: s.clientId, password: s.clientSecret },
-        headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        ...(s.tokenAdapter ? { adapter: s.tokenAdapter } : {}),
-      })
+      .post<{ access_token: string }>(
+        s.tokenUrl,
+        new URLSearchParams({ grant_type: 'client_credentials', ...(s.scope ? { scope: s.scope } : {}) }).toString(),
+        {
+          auth: { username: s.clientId, password: s.clientSecret },
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          ...(s.tokenAdapter ? { adapter: s.tokenAdapter } : {}),
+        },
+      )
       .then((tokenRefreshResponse) => {
         token = tokenRefreshResponse.data.access_token
         failedRequest.response.config.headers['Authorization'] = 'Bearer ' + token
         return Promise.resolve()
       })
   createAuthRefreshInterceptor(api, refreshAuthLogic)
-  return { name: 'axios-auth-refresh', send: async (method, url, json) => (await api.request({ method, url, ...(json === undefined ? {} : { data: json }) })).data as unknown }
+  return {
+    name: 'axios-auth-refresh',
+    send: async (method, url, json) => (await api.request({ method, url, ...(json === undefined ? {} : { data: json }) })).data as unknown,
+  }
 }
 
 export const FACTORIES: Record<Competitor, (s: Setup) => Client> = {
@@ -177,7 +205,12 @@ export function bare(name: Bare, token: string, s: Pick<Setup, 'fetch' | 'adapte
     return {
       name,
       async send(method, url, json) {
-        const response = await f(url, json === undefined ? { method, headers: { authorization } } : { method, headers: { authorization, 'content-type': 'application/json' }, body: JSON.stringify(json) })
+        const response = await f(
+          url,
+          json === undefined
+            ? { method, headers: { authorization } }
+            : { method, headers: { authorization, 'content-type': 'application/json' }, body: JSON.stringify(json) },
+        )
         if (!response.ok) {
           await response.body?.cancel()
           throw new Error(`HTTP ${response.status}`)
@@ -187,14 +220,18 @@ export function bare(name: Bare, token: string, s: Pick<Setup, 'fetch' | 'adapte
     }
   }
   const api = axios.create({ headers: { Authorization: authorization }, ...(s.adapter ? { adapter: s.adapter } : {}) })
-  return { name, send: async (method, url, json) => (await api.request({ method, url, ...(json === undefined ? {} : { data: json }) })).data as unknown }
+  return {
+    name,
+    send: async (method, url, json) => (await api.request({ method, url, ...(json === undefined ? {} : { data: json }) })).data as unknown,
+  }
 }
 
 // ---- in-memory network --------------------------------------------------------------------
 
 const OK_BODY = '{"ok":true}'
 let issued = 0
-const tokenBody = () => JSON.stringify({ access_token: `t-${(++issued).toString(36)}-memory-token`, token_type: 'Bearer', expires_in: 3600 })
+const tokenBody = () =>
+  JSON.stringify({ access_token: `t-${(++issued).toString(36)}-memory-token`, token_type: 'Bearer', expires_in: 3600 })
 const authorized = (value: string | null | undefined) => typeof value === 'string' && value.startsWith('Bearer t-')
 
 /**
@@ -206,7 +243,8 @@ const authorized = (value: string | null | undefined) => typeof value === 'strin
  */
 export const memoryFetch: Fetch = async (input, init) => {
   const request = input instanceof Request && !init?.headers ? input : new Request(input, init)
-  if (!authorized(request.headers.get('authorization'))) return new Response('{"error":"invalid_token"}', { status: 401, headers: { 'content-type': 'application/json' } })
+  if (!authorized(request.headers.get('authorization')))
+    return new Response('{"error":"invalid_token"}', { status: 401, headers: { 'content-type': 'application/json' } })
   return new Response(OK_BODY, { headers: { 'content-type': 'application/json' } })
 }
 
@@ -218,7 +256,14 @@ export const memoryTokenFetch: Fetch = async (input, init) => {
 }
 
 function axiosAnswer(config: InternalAxiosRequestConfig, status: number, data: string): AxiosResponse {
-  const response: AxiosResponse = { data, status, statusText: status === 200 ? 'OK' : 'Unauthorized', headers: new AxiosHeaders({ 'content-type': 'application/json' }), config, request: {} }
+  const response: AxiosResponse = {
+    data,
+    status,
+    statusText: status === 200 ? 'OK' : 'Unauthorized',
+    headers: new AxiosHeaders({ 'content-type': 'application/json' }),
+    config,
+    request: {},
+  }
   return response
 }
 

@@ -39,7 +39,11 @@ export function createContext(): Context {
   }
 }
 
-export const setupFor = (ctx: Context, server: BenchServer, c: Competitor) => ({ tokenUrl: ctx.tokenUrl(server), clientId: CLIENT_ID[c], clientSecret: CLIENT_SECRET })
+export const setupFor = (ctx: Context, server: BenchServer, c: Competitor) => ({
+  tokenUrl: ctx.tokenUrl(server),
+  clientId: CLIENT_ID[c],
+  clientSecret: CLIENT_SECRET,
+})
 
 /** A token of the `bare` client, fetched directly (the baselines send it as a fixed header). */
 export async function bareToken(ctx: Context, server: BenchServer): Promise<string> {

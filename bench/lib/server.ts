@@ -31,7 +31,8 @@ export interface Counters {
   tags: Record<string, { calls: number; r401: number }>
 }
 
-const TOKEN_ROUTE = /^\/(oauth2\/o\/token|stonex\/api\/v\/authentication|abbeycross\/v1\/oauth\/token|stablelink\/user\/auth\/oauth2\/token)\/?$/
+const TOKEN_ROUTE =
+  /^\/(oauth2\/o\/token|stonex\/api\/v\/authentication|abbeycross\/v1\/oauth\/token|stablelink\/user\/auth\/oauth2\/token)\/?$/
 
 function basicClientId(header: string | null): string {
   const m = header ? /^basic\s+(\S+)/i.exec(header) : null
@@ -45,9 +46,14 @@ function basicClientId(header: string | null): string {
   }
 }
 
-const json = (body: unknown, status = 200) => new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } })
+const json = (body: unknown, status = 200) =>
+  new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } })
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
-const CONTENT_TYPES: Record<string, string> = { html: 'text/html; charset=utf-8', js: 'text/javascript; charset=utf-8', json: 'application/json' }
+const CONTENT_TYPES: Record<string, string> = {
+  html: 'text/html; charset=utf-8',
+  js: 'text/javascript; charset=utf-8',
+  json: 'application/json',
+}
 
 async function main(): Promise<void> {
   const sandbox = createSandbox()
@@ -95,7 +101,9 @@ async function main(): Promise<void> {
       if (!/^[\w.-]+$/.test(name)) return json({ error: 'not_found' }, 404)
       try {
         const body = await readFile(join(staticDir, name))
-        return new Response(body, { headers: { 'content-type': CONTENT_TYPES[name.split('.').pop()!] ?? 'application/octet-stream', 'cache-control': 'no-store' } })
+        return new Response(body, {
+          headers: { 'content-type': CONTENT_TYPES[name.split('.').pop()!] ?? 'application/octet-stream', 'cache-control': 'no-store' },
+        })
       } catch {
         return json({ error: 'not_found' }, 404)
       }
@@ -174,7 +182,10 @@ export async function startBenchServer({ staticDir }: { staticDir?: string } = {
   )
   const { url } = JSON.parse(first) as { url: string }
   const call = async (path: string, body?: unknown): Promise<unknown> => {
-    const response = await fetch(`${url}${path}`, body === undefined ? {} : { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+    const response = await fetch(
+      `${url}${path}`,
+      body === undefined ? {} : { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) },
+    )
     const answer = (await response.json()) as unknown
     if (!response.ok) throw new Error(`${path}: HTTP ${response.status} ${JSON.stringify(answer)}`)
     return answer

@@ -31,7 +31,8 @@ const BAR_H = 20
 const GAP = 6
 const TITLE_H = 26
 
-export const escapeXml = (s: string) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!)
+export const escapeXml = (s: string) =>
+  s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!)
 
 const num = (x: number) => (Math.round(x * 10) / 10).toString()
 
@@ -46,19 +47,25 @@ function panelSvg(panel: Panel, top: number): { svg: string; height: number } {
     return Math.max(0, Math.min(1, t)) * plotW
   }
   const parts: string[] = []
-  parts.push(`<text x="10" y="${top + 17}" font-size="14" font-weight="600">${escapeXml(panel.title)}${panel.log ? ' <tspan font-weight="400" fill="#6b7280">(log scale)</tspan>' : ''}${from ? ` <tspan font-weight="400" fill="#6b7280">(axis from ${num(from)})</tspan>` : ''}</text>`)
+  parts.push(
+    `<text x="10" y="${top + 17}" font-size="14" font-weight="600">${escapeXml(panel.title)}${panel.log ? ' <tspan font-weight="400" fill="#6b7280">(log scale)</tspan>' : ''}${from ? ` <tspan font-weight="400" fill="#6b7280">(axis from ${num(from)})</tspan>` : ''}</text>`,
+  )
   let y = top + TITLE_H
   for (const bar of panel.bars) {
     const w = Number.isFinite(bar.value) ? scale(bar.value) : 0
     const color = COLORS[bar.kind ?? 'competitor']
     parts.push(`<text x="${LABEL_W - 8}" y="${y + 14}" font-size="12" text-anchor="end">${escapeXml(bar.label)}</text>`)
     parts.push(`<rect x="${LABEL_W}" y="${y}" width="${Math.max(w, 1).toFixed(1)}" height="${BAR_H}" fill="${color}" rx="2"/>`)
-    parts.push(`<text x="${(LABEL_W + w + 6).toFixed(1)}" y="${y + 14}" font-size="12" fill="#111827">${escapeXml(bar.display ?? (Number.isFinite(bar.value) ? num(bar.value) : 'n/a'))}</text>`)
+    parts.push(
+      `<text x="${(LABEL_W + w + 6).toFixed(1)}" y="${y + 14}" font-size="12" fill="#111827">${escapeXml(bar.display ?? (Number.isFinite(bar.value) ? num(bar.value) : 'n/a'))}</text>`,
+    )
     y += BAR_H + GAP
   }
   if (panel.goal) {
     const gx = LABEL_W + scale(panel.goal.value)
-    parts.push(`<line x1="${gx.toFixed(1)}" y1="${top + TITLE_H - 4}" x2="${gx.toFixed(1)}" y2="${y}" stroke="#dc2626" stroke-width="1.5" stroke-dasharray="5,3"/>`)
+    parts.push(
+      `<line x1="${gx.toFixed(1)}" y1="${top + TITLE_H - 4}" x2="${gx.toFixed(1)}" y2="${y}" stroke="#dc2626" stroke-width="1.5" stroke-dasharray="5,3"/>`,
+    )
     parts.push(`<text x="${(gx + 4).toFixed(1)}" y="${y + 12}" font-size="11" fill="#dc2626">${escapeXml(panel.goal.label)}</text>`)
     y += 16
   }

@@ -33,7 +33,10 @@ export function memoryAdapter(): AdapterFactory {
   }
   return (model: string): Adapter => ({
     async upsert(id, payload, expiresIn) {
-      store.set(`${model}:${id}`, { payload: { ...payload }, expiresAt: expiresIn === undefined ? Infinity : Date.now() + expiresIn * 1000 })
+      store.set(`${model}:${id}`, {
+        payload: { ...payload },
+        expiresAt: expiresIn === undefined ? Infinity : Date.now() + expiresIn * 1000,
+      })
     },
     async find(id) {
       return live(`${model}:${id}`)

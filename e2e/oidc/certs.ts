@@ -58,7 +58,10 @@ function certificate(
 /** Creates a self-signed CA named `name`. */
 export function createCa(name: string): TestCa {
   const ca = rsaKeys()
-  const subject: Array<[string, string]> = [['O', 'payment-auth e2e'], ['CN', name]]
+  const subject: Array<[string, string]> = [
+    ['O', 'payment-auth e2e'],
+    ['CN', name],
+  ]
   const cert = certificate(subject, ca.publicKey, undefined, ca.privateKey, [
     { name: 'basicConstraints', cA: true, critical: true },
     { name: 'keyUsage', keyCertSign: true, cRLSign: true, critical: true },
@@ -75,7 +78,13 @@ export function createCa(name: string): TestCa {
         { name: 'extKeyUsage', [usage]: true },
       ]
       if (usage === 'serverAuth') {
-        extensions.push({ name: 'subjectAltName', altNames: [{ type: 7, ip: '127.0.0.1' }, { type: 2, value: 'localhost' }] })
+        extensions.push({
+          name: 'subjectAltName',
+          altNames: [
+            { type: 7, ip: '127.0.0.1' },
+            { type: 2, value: 'localhost' },
+          ],
+        })
       }
       return { cert: certificate(subject, leaf.publicKey, issuer, leaf.privateKey, extensions), key: leaf.keyPem }
     },

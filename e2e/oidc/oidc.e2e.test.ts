@@ -6,13 +6,7 @@
 import { generateKeyPair } from 'jose'
 import { Agent } from 'undici'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import {
-  type ClientAuth,
-  clientSecretBasic,
-  clientSecretPost,
-  privateKeyJwt,
-  tlsClientAuth,
-} from '../../packages/ky/src/client-auth.ts'
+import { type ClientAuth, clientSecretBasic, clientSecretPost, privateKeyJwt, tlsClientAuth } from '../../packages/ky/src/client-auth.ts'
 import { guardPrivateJwk, guardSecret } from '@payment-auth/test-support/guard'
 import { OIDC_TOKEN_TTL, type StartedOidc, startOidc, type TestFetch } from './server.ts'
 
@@ -38,7 +32,12 @@ interface TokenAnswer {
 }
 
 /** A client credentials token request authenticated by `auth`, sent with `send`. */
-async function token(auth: ClientAuth, clientId: string, extra: Record<string, string> = {}, send: TestFetch = oidc.fetch): Promise<TokenAnswer> {
+async function token(
+  auth: ClientAuth,
+  clientId: string,
+  extra: Record<string, string> = {},
+  send: TestFetch = oidc.fetch,
+): Promise<TokenAnswer> {
   const body = new URLSearchParams({ grant_type: 'client_credentials', ...extra })
   const headers = new Headers({ accept: 'application/json', 'content-type': 'application/x-www-form-urlencoded' })
   await auth(clientId, body, headers, oidc.tokenUrl)
@@ -71,7 +70,10 @@ describe('oidc-provider harness', () => {
     const answer = await token(clientSecretBasic(basic.clientSecret), basic.clientId)
     expect(answer.status).toBe(200)
     const echo = await callResource(accessToken)
-    expect(echo).toEqual({ status: 200, body: { ok: true, method: 'GET', path: '/api/payments', client: basic.clientId, scope: 'payments:read' } })
+    expect(echo).toEqual({
+      status: 200,
+      body: { ok: true, method: 'GET', path: '/api/payments', client: basic.clientId, scope: 'payments:read' },
+    })
     const after = oidc.stats()
     expect(after.tokenCalls - before.tokenCalls).toBe(2)
     expect((after.issued[basic.clientId] ?? 0) - (before.issued[basic.clientId] ?? 0)).toBe(2)

@@ -125,8 +125,17 @@ function send(res: ServerResponse, status: number, body: unknown, headers: Recor
 /** Starts the server. Everything (keys, certificates, secrets) is fresh per call. */
 export async function startOidc(): Promise<StartedOidc> {
   const ca = createCa('payment-auth e2e CA')
-  const serverPem = ca.issue({ subject: [['O', 'payment-auth e2e'], ['CN', '127.0.0.1']], usage: 'serverAuth' })
-  const tlsSubject: Array<[string, string]> = [['O', 'payment-auth e2e'], ['CN', 'tls-client']]
+  const serverPem = ca.issue({
+    subject: [
+      ['O', 'payment-auth e2e'],
+      ['CN', '127.0.0.1'],
+    ],
+    usage: 'serverAuth',
+  })
+  const tlsSubject: Array<[string, string]> = [
+    ['O', 'payment-auth e2e'],
+    ['CN', 'tls-client'],
+  ]
   const tlsPem = ca.issue({ subject: tlsSubject, usage: 'clientAuth' })
   const rogue = createCa('rogue CA').issue({ subject: tlsSubject, usage: 'clientAuth' })
   const subjectDn = rfc4514(new X509Certificate(tlsPem.cert).subject)
@@ -154,15 +163,18 @@ export async function startOidc(): Promise<StartedOidc> {
     send(res, 200, { ok: true, method: req.method, path: url.pathname, client: token.clientId, scope: token.scope ?? null })
   }
 
-  const server = createServer({ key: serverPem.key, cert: serverPem.cert, ca: [ca.cert], requestCert: true, rejectUnauthorized: false }, (req, res) => {
-    const url = new URL(req.url ?? '/', issuer)
-    if (url.pathname === '/api' || url.pathname.startsWith('/api/')) {
-      resource(req, res, url, `${issuer}/api`).catch(() => send(res, 500, { error: 'server_error' }))
-      return
-    }
-    if (url.pathname === '/token') stats.tokenCalls++
-    provider!.callback()(req, res)
-  })
+  const server = createServer(
+    { key: serverPem.key, cert: serverPem.cert, ca: [ca.cert], requestCert: true, rejectUnauthorized: false },
+    (req, res) => {
+      const url = new URL(req.url ?? '/', issuer)
+      if (url.pathname === '/api' || url.pathname.startsWith('/api/')) {
+        resource(req, res, url, `${issuer}/api`).catch(() => send(res, 500, { error: 'server_error' }))
+        return
+      }
+      if (url.pathname === '/token') stats.tokenCalls++
+      provider!.callback()(req, res)
+    },
+  )
   server.listen(0, '127.0.0.1')
   await once(server, 'listening')
   const issuer = `https://127.0.0.1:${(server.address() as AddressInfo).port}`

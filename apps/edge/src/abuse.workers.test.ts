@@ -4,7 +4,17 @@
  * and no upstream call where none is due.
  */
 import { beforeEach, describe, expect, it } from 'vitest'
-import { assertLeaksNothing, call, callerJwt, coldStart, json, sandbox, token, type ErrorAnswer, type TokenAnswer } from '../test/support.ts'
+import {
+  assertLeaksNothing,
+  call,
+  callerJwt,
+  coldStart,
+  json,
+  sandbox,
+  token,
+  type ErrorAnswer,
+  type TokenAnswer,
+} from '../test/support.ts'
 
 beforeEach(coldStart)
 
@@ -18,16 +28,25 @@ async function expectError(response: Response, status: number, error?: string) {
 }
 
 describe('hostile provider names and scopes', () => {
-  it.each(['../oauth2', 'oauth2/../stablelink', '__proto__', 'constructor', 'toString', 'OAUTH2', 'oauth2 ', 'oauth2\r\nx-injected: 1', ''])(
-    'provider %j is refused (400 or 404) without any upstream call',
-    async (provider) => {
-      const response = await call('/v1/token', { body: { provider } })
-      expect([400, 404]).toContain(response.status)
-      await expectError(response, response.status)
-      const calls = await Promise.all((['stablelink', 'oauth2', 'stonex', 'abbeycross'] as const).map(async (p) => (await sandbox.stats(p)).tokenCalls))
-      expect(calls).toEqual([0, 0, 0, 0])
-    },
-  )
+  it.each([
+    '../oauth2',
+    'oauth2/../stablelink',
+    '__proto__',
+    'constructor',
+    'toString',
+    'OAUTH2',
+    'oauth2 ',
+    'oauth2\r\nx-injected: 1',
+    '',
+  ])('provider %j is refused (400 or 404) without any upstream call', async (provider) => {
+    const response = await call('/v1/token', { body: { provider } })
+    expect([400, 404]).toContain(response.status)
+    await expectError(response, response.status)
+    const calls = await Promise.all(
+      (['stablelink', 'oauth2', 'stonex', 'abbeycross'] as const).map(async (p) => (await sandbox.stats(p)).tokenCalls),
+    )
+    expect(calls).toEqual([0, 0, 0, 0])
+  })
 
   it.each([
     ['a non-string provider', { provider: ['oauth2'] }],
@@ -74,7 +93,10 @@ describe('header injection and spoofing', () => {
   })
 
   it('two Authorization values or a credential with spaces is 401, not a partial match', async () => {
-    await expectError(await call('/v1/token', { body: { provider: 'oauth2' }, credential: 'pa_demo_caller_key_0001, pa_demo_caller_key_0001' }), 401)
+    await expectError(
+      await call('/v1/token', { body: { provider: 'oauth2' }, credential: 'pa_demo_caller_key_0001, pa_demo_caller_key_0001' }),
+      401,
+    )
     await expectError(await call('/v1/token', { body: { provider: 'oauth2' }, credential: 'pa_demo_caller_key_0001 x' }), 401)
   })
 

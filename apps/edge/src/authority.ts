@@ -13,7 +13,16 @@
  * `{provider, scope?, rejected?}` answers 200 `{access_token, expires_in, issued_at, scope?}`
  * (never the refresh token) or 502 `{error: <PaymentAuthErrorCode>, retry_after?}`.
  */
-import { createTokenManager, defineProvider, isPaymentAuthError, PaymentAuthError, type PaymentAuthErrorCode, type PaymentAuthEvent, type Provider, type TokenManager } from '@payment-auth/ky'
+import {
+  createTokenManager,
+  defineProvider,
+  isPaymentAuthError,
+  PaymentAuthError,
+  type PaymentAuthErrorCode,
+  type PaymentAuthEvent,
+  type Provider,
+  type TokenManager,
+} from '@payment-auth/ky'
 import { kvStore } from '@payment-auth/store-kv'
 import { DurableObject } from 'cloudflare:workers'
 import { authorityStore } from './authority-store.ts'
@@ -52,7 +61,11 @@ export class TokenAuthority extends DurableObject<Env> {
     try {
       if (rejected) await manager.invalidate(rejected)
       const token = await manager.getRecord({ minValidity: MIN_VALIDITY_SECONDS })
-      const answer: AuthorityAnswer = { access_token: token.accessToken, expires_in: (token.expiresAt - Date.now()) / 1000, issued_at: token.receivedAt }
+      const answer: AuthorityAnswer = {
+        access_token: token.accessToken,
+        expires_in: (token.expiresAt - Date.now()) / 1000,
+        issued_at: token.receivedAt,
+      }
       if (token.scope !== undefined) answer.scope = token.scope
       return Response.json(answer)
     } catch (error) {

@@ -70,7 +70,10 @@ async function verifyJwt(token: string, config: Config): Promise<Caller> {
     }))
   } catch (error) {
     if (error instanceof joseErrors.JOSEError) {
-      throw unauthorized(error instanceof joseErrors.JWTExpired ? 'the caller token has expired' : 'the caller credential is not valid', true)
+      throw unauthorized(
+        error instanceof joseErrors.JWTExpired ? 'the caller token has expired' : 'the caller credential is not valid',
+        true,
+      )
     }
     throw error
   }

@@ -82,7 +82,9 @@ describe('JWT callers', () => {
   })
 
   it('an expired JWT is 401', async () => {
-    await expectUnauthorized(await token('oauth2', { credential: await callerJwt({}, { expiresIn: Math.floor(Date.now() / 1000) - 60 }), scope: 'read' }))
+    await expectUnauthorized(
+      await token('oauth2', { credential: await callerJwt({}, { expiresIn: Math.floor(Date.now() / 1000) - 60 }), scope: 'read' }),
+    )
   })
 
   it('a JWT without exp is 401', async () => {
@@ -99,12 +101,24 @@ describe('JWT callers', () => {
 
   it('an unsigned JWT (alg: none) is 401', async () => {
     const now = Math.floor(Date.now() / 1000)
-    const payload = { iss: 'https://auth.example.test', aud: 'payment-auth-edge', sub: 'x', iat: now, exp: now + 300, providers: ['oauth2'], scope: 'read' }
-    await expectUnauthorized(await token('oauth2', { credential: `${base64url({ alg: 'none', typ: 'JWT' })}.${base64url(payload)}.`, scope: 'read' }))
+    const payload = {
+      iss: 'https://auth.example.test',
+      aud: 'payment-auth-edge',
+      sub: 'x',
+      iat: now,
+      exp: now + 300,
+      providers: ['oauth2'],
+      scope: 'read',
+    }
+    await expectUnauthorized(
+      await token('oauth2', { credential: `${base64url({ alg: 'none', typ: 'JWT' })}.${base64url(payload)}.`, scope: 'read' }),
+    )
   })
 
   it('a JWT signed with another secret is 401', async () => {
-    await expectUnauthorized(await token('oauth2', { credential: await callerJwt({}, { secret: 'another-secret-that-is-also-32-bytes-long' }), scope: 'read' }))
+    await expectUnauthorized(
+      await token('oauth2', { credential: await callerJwt({}, { secret: 'another-secret-that-is-also-32-bytes-long' }), scope: 'read' }),
+    )
   })
 
   it('a JWT signed with the right secret but another algorithm (HS512) is 401: HS256 only', async () => {
@@ -125,7 +139,10 @@ describe('JWT callers', () => {
   })
 
   it('without JWT_SECRET, JWT callers are refused (401)', async () => {
-    const response = await callWith({ JWT_SECRET: undefined }, request('/v1/token', { credential: await callerJwt(), body: { provider: 'oauth2', scope: 'read' } }))
+    const response = await callWith(
+      { JWT_SECRET: undefined },
+      request('/v1/token', { credential: await callerJwt(), body: { provider: 'oauth2', scope: 'read' } }),
+    )
     await expectUnauthorized(response)
   })
 })
@@ -133,7 +150,10 @@ describe('JWT callers', () => {
 describe('rate limit', () => {
   it('a burst beyond RATE_LIMIT_PER_MINUTE is 429 rate_limited with Retry-After; other callers are unaffected', async () => {
     const key = 'pa_bursty_caller_key'
-    const vars = { RATE_LIMIT_PER_MINUTE: '3', CALLERS: [{ id: 'bursty', keySha256: await sha256Hex(key), providers: ['stonex'] }, ...(env.CALLERS as unknown[])] }
+    const vars = {
+      RATE_LIMIT_PER_MINUTE: '3',
+      CALLERS: [{ id: 'bursty', keySha256: await sha256Hex(key), providers: ['stonex'] }, ...(env.CALLERS as unknown[])],
+    }
     const statuses: number[] = []
     let limited: Response | undefined
     for (let i = 0; i < 5; i++) {

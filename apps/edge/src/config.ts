@@ -51,7 +51,11 @@ const ApiKeyCaller = v.strictObject({
 })
 const Callers = v.array(ApiKeyCaller)
 
-const RatePerMinute = v.pipe(v.union([v.number(), v.pipe(v.string(), v.trim(), v.regex(/^\d+$/), v.transform(Number))]), v.integer(), v.minValue(1))
+const RatePerMinute = v.pipe(
+  v.union([v.number(), v.pipe(v.string(), v.trim(), v.regex(/^\d+$/), v.transform(Number))]),
+  v.integer(),
+  v.minValue(1),
+)
 
 export interface KeyCaller {
   id: string
@@ -102,9 +106,13 @@ function hexBytes(hex: string): Uint8Array {
 }
 
 function corsOrigins(value: string | undefined): string[] {
-  const origins = (value ?? '').split(',').map((o) => o.trim()).filter(Boolean)
+  const origins = (value ?? '')
+    .split(',')
+    .map((o) => o.trim())
+    .filter(Boolean)
   for (const origin of origins) {
-    if (!URL.canParse(origin) || new URL(origin).origin !== origin) throw new ConfigError('CORS_ORIGINS must be comma-separated origins such as https://app.example.com')
+    if (!URL.canParse(origin) || new URL(origin).origin !== origin)
+      throw new ConfigError('CORS_ORIGINS must be comma-separated origins such as https://app.example.com')
   }
   return origins
 }
@@ -125,7 +133,10 @@ function build(env: Env): Config {
     callers: callers.map((c) => ({ id: c.id, digest: hexBytes(c.keySha256), providers: c.providers, scopes: c.scopes })),
     corsOrigins: corsOrigins(env.CORS_ORIGINS),
     jwt: jwtSettings(env),
-    ratePerMinute: env.RATE_LIMIT_PER_MINUTE === undefined ? DEFAULT_RATE_PER_MINUTE : parse('RATE_LIMIT_PER_MINUTE', RatePerMinute, env.RATE_LIMIT_PER_MINUTE),
+    ratePerMinute:
+      env.RATE_LIMIT_PER_MINUTE === undefined
+        ? DEFAULT_RATE_PER_MINUTE
+        : parse('RATE_LIMIT_PER_MINUTE', RatePerMinute, env.RATE_LIMIT_PER_MINUTE),
   }
 }
 

@@ -38,7 +38,10 @@ export class EdgeError extends Error {
   }
 
   toResponse(): Response {
-    return Response.json({ error: this.code, error_description: this.message }, { status: this.status, headers: { ...NO_STORE, ...this.headers } })
+    return Response.json(
+      { error: this.code, error_description: this.message },
+      { status: this.status, headers: { ...NO_STORE, ...this.headers } },
+    )
   }
 }
 
@@ -79,6 +82,8 @@ export function onError(error: unknown, env: Record<string, unknown>): Response 
     console.warn(`edge: ${error.provider} token failure: ${error.code}${error.status ? ` (HTTP ${error.status})` : ''}`)
     return upstreamFailure(error).toResponse()
   }
-  console.error(error instanceof ConfigError ? `edge: bad configuration: ${error.message}` : `edge: unexpected ${describeForLog(error, env)}`)
+  console.error(
+    error instanceof ConfigError ? `edge: bad configuration: ${error.message}` : `edge: unexpected ${describeForLog(error, env)}`,
+  )
   return Response.json({ error: 'server_error' }, { status: 500, headers: NO_STORE })
 }

@@ -75,7 +75,11 @@ describe('CORS (allow-list CORS_ORIGINS)', () => {
     const response = await exports.default.fetch(
       new Request(`${EDGE}/v1/proxy/stablelink/payments`, {
         method: 'OPTIONS',
-        headers: { origin: ALLOWED, 'access-control-request-method': 'PUT', 'access-control-request-headers': 'authorization, content-type' },
+        headers: {
+          origin: ALLOWED,
+          'access-control-request-method': 'PUT',
+          'access-control-request-headers': 'authorization, content-type',
+        },
       }),
     )
     expect(response.status).toBe(204)
@@ -86,7 +90,9 @@ describe('CORS (allow-list CORS_ORIGINS)', () => {
   })
 
   it('a preflight from another origin gets no CORS headers', async () => {
-    const response = await exports.default.fetch(new Request(`${EDGE}/v1/token`, { method: 'OPTIONS', headers: { origin: OTHER, 'access-control-request-method': 'POST' } }))
+    const response = await exports.default.fetch(
+      new Request(`${EDGE}/v1/token`, { method: 'OPTIONS', headers: { origin: OTHER, 'access-control-request-method': 'POST' } }),
+    )
     expect(corsHeaders(response)).toEqual([])
   })
 
@@ -97,7 +103,10 @@ describe('CORS (allow-list CORS_ORIGINS)', () => {
   })
 
   it('CORS_ORIGINS is the list: with it changed, the sample origin is no longer allowed', async () => {
-    const response = await callWith({ CORS_ORIGINS: 'https://app.example.com' }, request('/v1/token', { body: { provider: 'stonex' }, headers: { origin: ALLOWED } }))
+    const response = await callWith(
+      { CORS_ORIGINS: 'https://app.example.com' },
+      request('/v1/token', { body: { provider: 'stonex' }, headers: { origin: ALLOWED } }),
+    )
     expect(response.headers.get('access-control-allow-origin')).toBeNull()
   })
 })
@@ -125,7 +134,12 @@ describe('body limits', () => {
         else controller.close()
       },
     })
-    const req = new Request(`${EDGE}/v1/token/invalidate`, { method: 'POST', headers: { authorization: 'Bearer pa_demo_caller_key_0001' }, body: stream, duplex: 'half' } as RequestInit)
+    const req = new Request(`${EDGE}/v1/token/invalidate`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer pa_demo_caller_key_0001' },
+      body: stream,
+      duplex: 'half',
+    } as RequestInit)
     const response = await exports.default.fetch(req)
     expect(response.status).toBe(413)
   })
@@ -134,7 +148,10 @@ describe('body limits', () => {
 describe('only deliberate errors reach the wire', () => {
   it('an invalid PROVIDERS var is a plain 500 {"error":"server_error"}; the log names the var, not values', async () => {
     const errors = vi.spyOn(console, 'error').mockImplementation(() => {})
-    const response = await callWith({ PROVIDERS: '{"stablelink": {"dialect": "stablelink", "baseUrl": "not a url"' }, request('/v1/token', { body: { provider: 'stablelink' } }))
+    const response = await callWith(
+      { PROVIDERS: '{"stablelink": {"dialect": "stablelink", "baseUrl": "not a url"' },
+      request('/v1/token', { body: { provider: 'stablelink' } }),
+    )
     expect(response.status).toBe(500)
     expect(await response.text()).toBe('{"error":"server_error"}')
     expect(errors.mock.calls.flat().join(' ')).toContain('PROVIDERS')

@@ -25,7 +25,9 @@ export interface ProviderClient {
 /** The names of a provider's two secrets. */
 export function secretNames(name: string, config: ProviderConfig): [id: string, secret: string] {
   const prefix = name.toUpperCase().replace(/-/g, '_')
-  return config.dialect === 'stablelink' ? [`${prefix}_API_KEY`, `${prefix}_API_SECRET`] : [`${prefix}_CLIENT_ID`, `${prefix}_CLIENT_SECRET`]
+  return config.dialect === 'stablelink'
+    ? [`${prefix}_API_KEY`, `${prefix}_API_SECRET`]
+    : [`${prefix}_CLIENT_ID`, `${prefix}_CLIENT_SECRET`]
 }
 
 function secret(env: Env, name: string): string {

@@ -24,7 +24,17 @@ import { tokensFor } from './tokens.ts'
 /** How long the provider's API may take to answer (headers), in milliseconds. */
 const API_TIMEOUT = 30_000
 
-const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']
+const HOP_BY_HOP = [
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]
 /** Request headers that never leave the edge: the caller's credentials and what the runtime sets itself. */
 const NOT_FORWARDED = new Set([...HOP_BY_HOP, 'authorization', 'cookie', 'host', 'content-length'])
 /** Answer headers that never reach the caller: cookies for our origin, hop-by-hop, and CORS (ours apply). */

@@ -1,6 +1,19 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { upstreamUrl } from './proxy.ts'
-import { assertLeaksNothing, call, CALLER_KEY, callWith, coldStart, json, request, sha256Hex, sandbox, token, type ErrorAnswer, type TokenAnswer } from '../test/support.ts'
+import {
+  assertLeaksNothing,
+  call,
+  CALLER_KEY,
+  callWith,
+  coldStart,
+  json,
+  request,
+  sha256Hex,
+  sandbox,
+  token,
+  type ErrorAnswer,
+  type TokenAnswer,
+} from '../test/support.ts'
 
 beforeEach(coldStart)
 afterEach(() => {
@@ -40,7 +53,12 @@ describe('ANY /v1/proxy/<provider>/<path>', () => {
     })
     expect(response.status).toBe(200)
     const echo = await json<Echo>(response)
-    expect(echo).toMatchObject({ method: 'PUT', path: '/stablelink/api/payments/42', query: { ref: 'abc', page: '2' }, body: '{"amount":100,"currency":"EUR"}' })
+    expect(echo).toMatchObject({
+      method: 'PUT',
+      path: '/stablelink/api/payments/42',
+      query: { ref: 'abc', page: '2' },
+      body: '{"amount":100,"currency":"EUR"}',
+    })
     expect(echo.headers).toMatchObject({ 'x-request-id': 'r-1', 'content-type': 'application/json', accept: 'application/json' })
     // The token the provider saw is the provider's, never the caller's key.
     const [sent] = seen
@@ -53,7 +71,14 @@ describe('ANY /v1/proxy/<provider>/<path>', () => {
     const seen = recordApiRequests()
     const response = await call('/v1/proxy/oauth2/payments', {
       body: '{}',
-      headers: { cookie: 'session=s3cr3t', connection: 'x-hop-secret', 'x-hop-secret': '1', 'proxy-authorization': 'Basic abc', te: 'trailers', 'x-kept': 'yes' },
+      headers: {
+        cookie: 'session=s3cr3t',
+        connection: 'x-hop-secret',
+        'x-hop-secret': '1',
+        'proxy-authorization': 'Basic abc',
+        te: 'trailers',
+        'x-kept': 'yes',
+      },
     })
     expect(response.status).toBe(200)
     const sent = seen[0]!
@@ -86,7 +111,10 @@ describe('ANY /v1/proxy/<provider>/<path>', () => {
   it('stablelink: the replay gets its new token by the refresh grant, and /v1/token then hands out that same token', async () => {
     const first = (await json<TokenAnswer>(await token('stablelink'))).access_token
     await sandbox.revoke('stablelink', first)
-    const response = await call('/v1/proxy/stablelink/orders', { body: 'a=1&b=2', headers: { 'content-type': 'application/x-www-form-urlencoded' } })
+    const response = await call('/v1/proxy/stablelink/orders', {
+      body: 'a=1&b=2',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    })
     expect((await json<Echo>(response)).body).toBe('a=1&b=2')
     expect((await sandbox.stats('stablelink')).byGrant).toEqual({ client_credentials: 1, refresh_token: 1 })
     const current = (await json<TokenAnswer>(await token('stablelink'))).access_token
@@ -132,7 +160,10 @@ describe('ANY /v1/proxy/<provider>/<path>', () => {
   })
 
   it('a request body over 1 MiB is 413 and reaches no API', async () => {
-    const response = await call('/v1/proxy/stonex/uploads', { body: 'x'.repeat(1024 * 1024 + 1), headers: { 'content-type': 'text/plain' } })
+    const response = await call('/v1/proxy/stonex/uploads', {
+      body: 'x'.repeat(1024 * 1024 + 1),
+      headers: { 'content-type': 'text/plain' },
+    })
     expect(response.status).toBe(413)
     expect((await json<ErrorAnswer>(response)).error).toBe('invalid_request')
     expect((await sandbox.stats('stonex')).resourceCalls).toBe(0)
@@ -176,7 +207,12 @@ describe('ANY /v1/proxy/<provider>/<path>', () => {
       return Promise.resolve(
         new Response('{"created":true}', {
           status: 201,
-          headers: { 'content-type': 'application/json', 'set-cookie': 'provider=1', 'access-control-allow-origin': '*', 'x-provider-request': 'p-9' },
+          headers: {
+            'content-type': 'application/json',
+            'set-cookie': 'provider=1',
+            'access-control-allow-origin': '*',
+            'x-provider-request': 'p-9',
+          },
         }),
       )
     })
@@ -200,9 +236,12 @@ describe('upstreamUrl', () => {
     expect(upstreamUrl(base, path, '')?.href).toBe(expected)
   })
 
-  it.each(['..', '../x', 'a/../../x', '.', '/evil.example', '//evil.example/x', 'a%2fb', 'a%5cb', '%2e%2e', 'a%252e', 'a\\b', 'a//b'])('refuses %j', (path) => {
-    expect(upstreamUrl(base, path, '')).toBeUndefined()
-  })
+  it.each(['..', '../x', 'a/../../x', '.', '/evil.example', '//evil.example/x', 'a%2fb', 'a%5cb', '%2e%2e', 'a%252e', 'a\\b', 'a//b'])(
+    'refuses %j',
+    (path) => {
+      expect(upstreamUrl(base, path, '')).toBeUndefined()
+    },
+  )
 
   it('keeps the query string as sent', () => {
     expect(upstreamUrl(base, 'x', '?a=1&b=%2F')?.href).toBe('https://api.example.com/v2/x?a=1&b=%2F')

@@ -48,7 +48,11 @@ function tokensAsked(c: Context<EdgeHono>, body: { provider: string; scope?: str
 
 /** 200 `{access_token, token_type: "Bearer", expires_in}` (remaining seconds), never cached by anyone. */
 function tokenResponse(token: TokenInfo, now = Date.now()): Response {
-  const body = { access_token: token.accessToken, token_type: 'Bearer', expires_in: Math.max(0, Math.floor((token.expiresAt - now) / 1000)) }
+  const body = {
+    access_token: token.accessToken,
+    token_type: 'Bearer',
+    expires_in: Math.max(0, Math.floor((token.expiresAt - now) / 1000)),
+  }
   return Response.json(body, { headers: NO_STORE })
 }
 

@@ -25,18 +25,21 @@ const accessToken = async (provider: Provider, scope?: string) => {
 }
 
 describe('POST /v1/token', () => {
-  it.each(PROVIDERS)('hands the sample caller a live %s token: 200 {access_token, token_type: "Bearer", expires_in}, not cacheable', async (provider) => {
-    const response = await token(provider)
-    expect(response.status).toBe(200)
-    expect(response.headers.get('cache-control')).toBe('no-store')
-    const body = await json<TokenAnswer>(response)
-    expect(Object.keys(body).sort()).toEqual(['access_token', 'expires_in', 'token_type'])
-    expect(body.token_type).toBe('Bearer')
-    expect(body.expires_in).toBeGreaterThan(3500)
-    expect(body.expires_in).toBeLessThanOrEqual(3600)
-    expect(await sandbox.liveTokens(provider)).toContain(body.access_token)
-    expect((await sandbox.stats(provider)).tokenCalls).toBe(1)
-  })
+  it.each(PROVIDERS)(
+    'hands the sample caller a live %s token: 200 {access_token, token_type: "Bearer", expires_in}, not cacheable',
+    async (provider) => {
+      const response = await token(provider)
+      expect(response.status).toBe(200)
+      expect(response.headers.get('cache-control')).toBe('no-store')
+      const body = await json<TokenAnswer>(response)
+      expect(Object.keys(body).sort()).toEqual(['access_token', 'expires_in', 'token_type'])
+      expect(body.token_type).toBe('Bearer')
+      expect(body.expires_in).toBeGreaterThan(3500)
+      expect(body.expires_in).toBeLessThanOrEqual(3600)
+      expect(await sandbox.liveTokens(provider)).toContain(body.access_token)
+      expect((await sandbox.stats(provider)).tokenCalls).toBe(1)
+    },
+  )
 
   it('50 concurrent cold requests for one provider make exactly one upstream token call, and 50 warm ones make none', async () => {
     await sandbox.configure('stablelink', { tokenLatencyMs: 300 })
@@ -55,7 +58,9 @@ describe('POST /v1/token', () => {
   it('another isolate (empty L1) is served from the KV read cache, which holds the access token but never the refresh token', async () => {
     const first = await accessToken('stablelink')
     const { keys } = await env.TOKENS.list()
-    expect(keys.map((k) => k.name)).toEqual([`payment-auth:stablelink http://127.0.0.1:8790/stablelink/user/auth/oauth2/token ${env.STABLELINK_API_KEY}`])
+    expect(keys.map((k) => k.name)).toEqual([
+      `payment-auth:stablelink http://127.0.0.1:8790/stablelink/user/auth/oauth2/token ${env.STABLELINK_API_KEY}`,
+    ])
     const stored = JSON.parse((await env.TOKENS.get(keys[0]!.name))!) as Record<string, unknown>
     expect(stored.accessToken).toBe(first)
     expect(stored).not.toHaveProperty('refreshToken')
@@ -241,13 +246,19 @@ describe('upstream failures', () => {
   })
 
   it("rejected credentials are 502 upstream_error (our misconfiguration), and AbbeyCross's echo of the secret never reaches the caller", async () => {
-    await fetch('http://sandbox.test/_control/clients', { method: 'POST', body: JSON.stringify({ provider: 'abbeycross', id: env.ABBEYCROSS_CLIENT_ID, secret: 'rotated-elsewhere' }) })
+    await fetch('http://sandbox.test/_control/clients', {
+      method: 'POST',
+      body: JSON.stringify({ provider: 'abbeycross', id: env.ABBEYCROSS_CLIENT_ID, secret: 'rotated-elsewhere' }),
+    })
     try {
       const { response, body } = await failure('abbeycross')
       expect(response.status).toBe(502)
       expect(body.error).toBe('upstream_error')
     } finally {
-      await fetch('http://sandbox.test/_control/clients', { method: 'POST', body: JSON.stringify({ provider: 'abbeycross', id: env.ABBEYCROSS_CLIENT_ID, secret: env.ABBEYCROSS_CLIENT_SECRET }) })
+      await fetch('http://sandbox.test/_control/clients', {
+        method: 'POST',
+        body: JSON.stringify({ provider: 'abbeycross', id: env.ABBEYCROSS_CLIENT_ID, secret: env.ABBEYCROSS_CLIENT_SECRET }),
+      })
     }
   })
 })

@@ -60,7 +60,11 @@ export function request(path: string, { method = 'POST', body, credential = CALL
   const h = new Headers(headers)
   if (credential !== null) h.set('authorization', `Bearer ${credential}`)
   if (body !== undefined && !h.has('content-type')) h.set('content-type', 'application/json')
-  return new Request(`${EDGE}${path}`, { method, headers: h, body: body === undefined ? null : typeof body === 'string' ? body : JSON.stringify(body) })
+  return new Request(`${EDGE}${path}`, {
+    method,
+    headers: h,
+    body: body === undefined ? null : typeof body === 'string' ? body : JSON.stringify(body),
+  })
 }
 
 /** The Worker as deployed with the root wrangler.toml. */
@@ -80,7 +84,9 @@ export const token = (provider: string, options: Omit<CallOptions, 'body'> & { s
   call('/v1/token', { ...options, body: options.scope === undefined ? { provider } : { provider, scope: options.scope } })
 
 export const invalidate = (provider: string, accessToken: string, scope?: string) =>
-  call('/v1/token/invalidate', { body: scope === undefined ? { provider, access_token: accessToken } : { provider, access_token: accessToken, scope } })
+  call('/v1/token/invalidate', {
+    body: scope === undefined ? { provider, access_token: accessToken } : { provider, access_token: accessToken, scope },
+  })
 
 export interface TokenAnswer {
   access_token: string
@@ -107,9 +113,18 @@ export const JWT_AUDIENCE = 'payment-auth-edge'
 /** A caller JWT signed HS256 with the test `JWT_SECRET`; every field can be overridden. */
 export async function callerJwt(
   claims: Record<string, unknown> = {},
-  { secret = env.JWT_SECRET as string, issuer = JWT_ISSUER, audience = JWT_AUDIENCE, expiresIn = '5m' as string | number | null, alg = 'HS256' } = {},
+  {
+    secret = env.JWT_SECRET as string,
+    issuer = JWT_ISSUER,
+    audience = JWT_AUDIENCE,
+    expiresIn = '5m' as string | number | null,
+    alg = 'HS256',
+  } = {},
 ): Promise<string> {
-  const jwt = new SignJWT({ providers: ['oauth2', 'stonex'], scope: 'read', ...claims }).setProtectedHeader({ alg }).setSubject('test-user').setIssuedAt()
+  const jwt = new SignJWT({ providers: ['oauth2', 'stonex'], scope: 'read', ...claims })
+    .setProtectedHeader({ alg })
+    .setSubject('test-user')
+    .setIssuedAt()
   if (issuer) jwt.setIssuer(issuer)
   if (audience) jwt.setAudience(audience)
   if (expiresIn !== null) jwt.setExpirationTime(expiresIn)

@@ -3,14 +3,7 @@
  * object and the same operations over HTTP under `/_control/`.
  */
 import { isRecord, json, methodNotAllowed, readJson } from './http.ts'
-import {
-  emptyStats,
-  liveTokens,
-  resetState,
-  revokeTokens,
-  type ProviderConfig,
-  type SandboxState,
-} from './state.ts'
+import { emptyStats, liveTokens, resetState, revokeTokens, type ProviderConfig, type SandboxState } from './state.ts'
 import {
   SANDBOX_FAULTS,
   SANDBOX_PROVIDERS,
@@ -197,11 +190,7 @@ function optionalProvider(url: URL): SandboxProvider | undefined {
  * `POST configure`, `POST inject`, `GET tokens?provider=`, `POST clients`, `POST keys`.
  * Bad input answers 400 JSON.
  */
-export async function handleControlRequest(
-  state: SandboxState,
-  control: SandboxControl,
-  request: Request,
-): Promise<Response> {
+export async function handleControlRequest(state: SandboxState, control: SandboxControl, request: Request): Promise<Response> {
   const url = new URL(request.url)
   const action = url.pathname.replace(/^\/_control\/?/, '').replace(/\/$/, '')
   const get = request.method === 'GET' || request.method === 'HEAD'

@@ -40,11 +40,7 @@ export async function faultResponse(
     case '502':
       return raw(BAD_GATEWAY_HTML, 502, 'text/html')
     case '503':
-      return json(
-        { error: 'temporarily_unavailable', error_description: 'Service Unavailable' },
-        503,
-        retryAfterHeader(retryAfter),
-      )
+      return json({ error: 'temporarily_unavailable', error_description: 'Service Unavailable' }, 503, retryAfterHeader(retryAfter))
     case '409':
       return json(abbeyError('conflict', 'Action could not be completed because of conflict.'), 409)
     case '429':

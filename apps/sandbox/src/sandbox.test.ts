@@ -167,7 +167,12 @@ describe('stablelink dialect', () => {
 
   it('answers missing parameters and an unknown grant with an HTTP 200 envelope carrying retcode 400', async () => {
     const sandbox = createSandbox()
-    for (const params of [{}, { grant_type: 'client_credentials', api_key: SL.apiKey }, { grant_type: 'password' }, { grant_type: 'refresh_token' }]) {
+    for (const params of [
+      {},
+      { grant_type: 'client_credentials', api_key: SL.apiKey },
+      { grant_type: 'password' },
+      { grant_type: 'refresh_token' },
+    ]) {
       const res = await slToken(sandbox, params)
       expect(res.status).toBe(200)
       const body = (await res.json()) as Record<string, unknown>
@@ -410,8 +415,15 @@ describe('paypal dialect', () => {
     expect(String(body['access_token'])).toMatch(/^A21AA[A-Za-z0-9_-]{40,}$/)
     expect(String(body['nonce'])).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ[A-Za-z0-9_-]+$/)
     expect(String(body['scope'])).toContain('https://uri.paypal.com/services/payments/payment')
-    const echo = (await (await callResource(sandbox, 'paypal', String(body['access_token']), { method: 'POST', body: '{"intent":"CAPTURE"}' })).json()) as ResourceEcho
-    expect(echo).toMatchObject({ provider: 'paypal', path: '/paypal/v2/checkout/orders', client: PP.clientId, body: '{"intent":"CAPTURE"}' })
+    const echo = (await (
+      await callResource(sandbox, 'paypal', String(body['access_token']), { method: 'POST', body: '{"intent":"CAPTURE"}' })
+    ).json()) as ResourceEcho
+    expect(echo).toMatchObject({
+      provider: 'paypal',
+      path: '/paypal/v2/checkout/orders',
+      client: PP.clientId,
+      body: '{"intent":"CAPTURE"}',
+    })
     const v1 = await sandbox.fetch('/paypal/v1/payments/payment', { headers: { authorization: `Bearer ${String(body['access_token'])}` } })
     expect(v1.status).toBe(200)
     expect(sandbox.control.stats('paypal')).toMatchObject({ tokenCalls: 1, byGrant: { client_credentials: 1 }, resourceCalls: 2 })
@@ -470,7 +482,12 @@ describe('checkout dialect', () => {
       body: '{"amount":100}',
     })
     expect(api.status).toBe(200)
-    expect(await api.json()).toMatchObject({ provider: 'checkout', path: '/checkout-api/payments', client: CK.clientId, scope: 'gateway vault payments' })
+    expect(await api.json()).toMatchObject({
+      provider: 'checkout',
+      path: '/checkout-api/payments',
+      client: CK.clientId,
+      scope: 'gateway vault payments',
+    })
     expect((await callResource(sandbox, 'checkout', 'not-a-token')).status).toBe(401)
     expect(sandbox.control.stats('checkout')).toMatchObject({ tokenCalls: 1, resourceCalls: 2, resource401s: 1 })
   })
@@ -530,10 +547,20 @@ async function signAssertion(key: CryptoKey | Uint8Array, o: AssertionOptions = 
 
 const demoKey = (): Promise<CryptoKey | Uint8Array> => importJWK({ ...JC.privateJwk }, 'ES256')
 
-function jwtToken(sandbox: Sandbox, assertion: string, extra: Record<string, string> = {}, headers: Record<string, string> = {}): Promise<Response> {
+function jwtToken(
+  sandbox: Sandbox,
+  assertion: string,
+  extra: Record<string, string> = {},
+  headers: Record<string, string> = {},
+): Promise<Response> {
   return oaToken(
     sandbox,
-    { grant_type: 'client_credentials', client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: assertion, ...extra },
+    {
+      grant_type: 'client_credentials',
+      client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+      client_assertion: assertion,
+      ...extra,
+    },
     headers,
   )
 }
@@ -630,10 +657,15 @@ describe('oauth2 private_key_jwt (RFC 7523)', () => {
     expect(await both.json()).toMatchObject({ error: 'invalid_request' })
     const withSecret = await jwtToken(sandbox, assertion, { client_secret: 'x' })
     expect(withSecret.status).toBe(400)
-    const wrongType = await jwtToken(sandbox, assertion, { client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:saml2-bearer' })
+    const wrongType = await jwtToken(sandbox, assertion, {
+      client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:saml2-bearer',
+    })
     expect(wrongType.status).toBe(400)
     expect(await wrongType.json()).toMatchObject({ error: 'invalid_request' })
-    const missing = await oaToken(sandbox, { grant_type: 'client_credentials', client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer' })
+    const missing = await oaToken(sandbox, {
+      grant_type: 'client_credentials',
+      client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+    })
     expect(missing.status).toBe(400)
     const garbage = await jwtToken(sandbox, 'not.a.jwt')
     expect(garbage.status).toBe(401)

@@ -4,14 +4,7 @@
  * module-global, so independent sandboxes never share anything.
  */
 import { randomToken } from './http.ts'
-import {
-  SANDBOX_CREDENTIALS,
-  SANDBOX_PROVIDERS,
-  type Fault,
-  type SandboxCasing,
-  type SandboxProvider,
-  type SandboxStats,
-} from './types.ts'
+import { SANDBOX_CREDENTIALS, SANDBOX_PROVIDERS, type Fault, type SandboxCasing, type SandboxProvider, type SandboxStats } from './types.ts'
 
 /** Effective configuration of one provider. */
 export interface ProviderConfig {

@@ -33,9 +33,7 @@ export async function handleTokenRoute(state: SandboxState, dialect: Dialect, re
     const faultDelay = fault ? (fault.delayMs ?? (fault.fault === 'slow' ? SLOW_FAULT_DEFAULT_MS : 0)) : 0
     await sleep(p.config.tokenLatencyMs + faultDelay, request.signal)
     if (!fault || fault.fault === 'slow') return await dialect.handleToken(state, p, request)
-    return await faultResponse(fault.fault, fault.retryAfter, async () =>
-      JSON.stringify(await dialect.sampleAnswer(state, p)),
-    )
+    return await faultResponse(fault.fault, fault.retryAfter, async () => JSON.stringify(await dialect.sampleAnswer(state, p)))
   } finally {
     leaveTokenCall(state, p)
   }

@@ -104,22 +104,33 @@ const MAX_PROVIDER_MESSAGE = 200
  * The error for a token answer. The message names the provider, the status and the provider's
  * code when it is a plain token; `providerMessage` keeps its words, redacted, at most 200 characters.
  */
-export function tokenError(provider: Provider, code: PaymentAuthErrorCode, status: number, said: ProviderSaid = {}, retryAfter?: number): PaymentAuthError {
+export function tokenError(
+  provider: Provider,
+  code: PaymentAuthErrorCode,
+  status: number,
+  said: ProviderSaid = {},
+  retryAfter?: number,
+): PaymentAuthError {
   const named = typeof said.code === 'number' ? String(said.code) : said.code
   const providerCode = typeof named === 'string' && /^[\w.:-]{1,64}$/.test(named) ? provider.redact(named) : undefined
   const providerMessage =
-    typeof said.message === 'string' && said.message.trim() ? provider.redact(said.message.trim()).slice(0, MAX_PROVIDER_MESSAGE) : undefined
+    typeof said.message === 'string' && said.message.trim()
+      ? provider.redact(said.message.trim()).slice(0, MAX_PROVIDER_MESSAGE)
+      : undefined
   const cause = new Error(`the token endpoint answered HTTP ${status}`)
   cause.name = 'HTTPError'
-  return new PaymentAuthError(`${provider.name}: token request failed with ${code}, HTTP ${status}${providerCode ? ` (${providerCode})` : ''}`, {
-    code,
-    provider: provider.name,
-    status,
-    retryAfter,
-    providerCode,
-    providerMessage,
-    cause,
-  })
+  return new PaymentAuthError(
+    `${provider.name}: token request failed with ${code}, HTTP ${status}${providerCode ? ` (${providerCode})` : ''}`,
+    {
+      code,
+      provider: provider.name,
+      status,
+      retryAfter,
+      providerCode,
+      providerMessage,
+      cause,
+    },
+  )
 }
 
 /** The error for a non-2xx token answer, from its status, RFC 6749 `error`/`error_description` or a provider `code`/`text`. */

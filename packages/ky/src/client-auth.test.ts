@@ -43,7 +43,8 @@ async function configError(run: () => unknown, secrets: readonly string[]): Prom
 }
 
 /** The private members of a JWK, i.e. what must never show. */
-const privateParts = (jwk: JsonWebKey) => (['d', 'p', 'q', 'dp', 'dq', 'qi'] as const).map((m) => jwk[m]).filter((v): v is string => typeof v === 'string')
+const privateParts = (jwk: JsonWebKey) =>
+  (['d', 'p', 'q', 'dp', 'dq', 'qi'] as const).map((m) => jwk[m]).filter((v): v is string => typeof v === 'string')
 
 describe('clientSecretBasic', () => {
   it('sends Basic base64(id:secret) and leaves the body alone', async () => {
@@ -144,7 +145,10 @@ describe('privateKeyJwt', () => {
 
     it.each(['CryptoKey', 'JWK'] as const)('signs a JWT jose verifies against the public key (%s input)', async (input) => {
       const key = keys[alg]
-      const auth = input === 'CryptoKey' ? privateKeyJwt(key.privateKey, { keyId: 'k1' }) : privateKeyJwt(key.privateJwk, { keyId: 'k1', ...jwkOptions })
+      const auth =
+        input === 'CryptoKey'
+          ? privateKeyJwt(key.privateKey, { keyId: 'k1' })
+          : privateKeyJwt(key.privateJwk, { keyId: 'k1', ...jwkOptions })
       const { body, headers } = await apply(auth)
       expect([...body.keys()]).toEqual(['grant_type', 'client_id', 'client_assertion_type', 'client_assertion'])
       expect(body.get('client_id')).toBe(CLIENT)

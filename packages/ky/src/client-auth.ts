@@ -108,7 +108,10 @@ export function tlsClientAuth(): ClientAuth {
 }
 
 /** What WebCrypto needs to import and to sign with each algorithm. */
-const ALGORITHMS: Record<ClientAssertionAlg, { importParams: RsaHashedImportParams | EcKeyImportParams | Algorithm; signParams: Algorithm | RsaPssParams | EcdsaParams }> = {
+const ALGORITHMS: Record<
+  ClientAssertionAlg,
+  { importParams: RsaHashedImportParams | EcKeyImportParams | Algorithm; signParams: Algorithm | RsaPssParams | EcdsaParams }
+> = {
   RS256: { importParams: { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' }, signParams: { name: 'RSASSA-PKCS1-v1_5' } },
   PS256: { importParams: { name: 'RSA-PSS', hash: 'SHA-256' }, signParams: { name: 'RSA-PSS', saltLength: 32 } as RsaPssParams },
   ES256: { importParams: { name: 'ECDSA', namedCurve: 'P-256' }, signParams: { name: 'ECDSA', hash: 'SHA-256' } as EcdsaParams },
@@ -179,7 +182,8 @@ export function privateKeyJwt(key: CryptoKey | PrivateJwk, options: PrivateKeyJw
     signingKey = () => Promise.resolve(key)
   } else if (typeof key === 'object' && key !== null && typeof (key as JsonWebKey).kty === 'string') {
     const jwk = key as PrivateJwk
-    if (typeof jwk.d !== 'string') throw invalidConfig('privateKey must be a PRIVATE JWK (with "d"): a public key cannot sign client assertions')
+    if (typeof jwk.d !== 'string')
+      throw invalidConfig('privateKey must be a PRIVATE JWK (with "d"): a public key cannot sign client assertions')
     const algs = jwkAlgs(jwk)
     const preferred = algs[0]
     if (preferred === undefined) throw invalidConfig('privateKey must be an RSA, P-256 or Ed25519 JWK')
@@ -208,7 +212,14 @@ export function privateKeyJwt(key: CryptoKey | PrivateJwk, options: PrivateKeyJw
   const { signParams } = ALGORITHMS[alg]
   return async (clientId, body, _headers, tokenUrl) => {
     const iat = Math.floor(now() / 1000)
-    const claims = { iss: clientId, sub: clientId, aud: audience ?? tokenUrl, jti: crypto.randomUUID(), iat, exp: iat + CLIENT_ASSERTION_LIFETIME }
+    const claims = {
+      iss: clientId,
+      sub: clientId,
+      aud: audience ?? tokenUrl,
+      jti: crypto.randomUUID(),
+      iat,
+      exp: iat + CLIENT_ASSERTION_LIFETIME,
+    }
     const input = `${encodeJson(header)}.${encodeJson(claims)}`
     const cryptoKey = await signingKey()
     let signature: ArrayBuffer

@@ -22,13 +22,7 @@ export type PaymentAuthErrorCode =
   | 'body_not_replayable'
   | 'invalid_config'
 
-const RETRYABLE: ReadonlySet<PaymentAuthErrorCode> = new Set([
-  'provider_unavailable',
-  'rate_limited',
-  'conflict',
-  'network',
-  'timeout',
-])
+const RETRYABLE: ReadonlySet<PaymentAuthErrorCode> = new Set(['provider_unavailable', 'rate_limited', 'conflict', 'network', 'timeout'])
 
 export interface PaymentAuthErrorOptions {
   code: PaymentAuthErrorCode

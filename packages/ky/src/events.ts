@@ -35,13 +35,29 @@ export type PaymentAuthEvent =
    */
   | { type: 'token_adopted'; provider: string; source: 'store'; id?: string; startedAt?: number; ms?: number }
   /** An acquisition failed; its error is `code`. */
-  | { type: 'token_failed'; provider: string; id: string; source: 'network' | 'edge'; code: PaymentAuthErrorCode; startedAt: number; ms: number }
+  | {
+      type: 'token_failed'
+      provider: string
+      id: string
+      source: 'network' | 'edge'
+      code: PaymentAuthErrorCode
+      startedAt: number
+      ms: number
+    }
   /** An API rejected a token; `current` is false when a newer token was already in use. */
   | { type: 'token_invalidated'; provider: string; current: boolean }
   /** A cached token was dropped: stamped in the future (clock turned back). */
   | { type: 'token_discarded'; provider: string; reason: 'future' }
   /** One token call of acquisition `id` failed; `willRetry` when a backoff follows. */
-  | { type: 'token_error'; provider: string; id: string; code: PaymentAuthErrorCode; retryable: boolean; attempt: number; willRetry: boolean }
+  | {
+      type: 'token_error'
+      provider: string
+      id: string
+      code: PaymentAuthErrorCode
+      retryable: boolean
+      attempt: number
+      willRetry: boolean
+    }
   /** The refresh grant of acquisition `id` failed; a new client-credentials grant follows. */
   | { type: 'refresh_failed'; provider: string; id: string; code: PaymentAuthErrorCode }
   /** Acquisitions keep failing: calls fail fast for `ms` without reaching the provider. */

@@ -37,7 +37,9 @@ describe('a split host (the API on another origin than the token URL)', () => {
       baseUrl: 'http://localhost:8790/api/',
       retry: 0,
       throwHttpErrors: false,
-      fetch: async (input: Request | URL | string, init?: RequestInit) => (seen.push(new Request(input, init).headers.get('authorization')), json({}, 401)),
+      fetch: async (input: Request | URL | string, init?: RequestInit) => (
+        seen.push(new Request(input, init).headers.get('authorization')), json({}, 401)
+      ),
     })
     const client = api.extend(
       withPaymentAuth({
@@ -56,10 +58,21 @@ describe('a split host (the API on another origin than the token URL)', () => {
   it('apiBaseUrl makes the API origin the default, so the token reaches it', async () => {
     const seen: Array<string | null> = []
     const client = ky
-      .create({ baseUrl: 'https://api.pay.test/v1/', retry: 0, fetch: async (input: Request | URL | string, init?: RequestInit) => (seen.push(new Request(input, init).headers.get('authorization')), json({})) })
+      .create({
+        baseUrl: 'https://api.pay.test/v1/',
+        retry: 0,
+        fetch: async (input: Request | URL | string, init?: RequestInit) => (
+          seen.push(new Request(input, init).headers.get('authorization')), json({})
+        ),
+      })
       .extend(
         withPaymentAuth({
-          provider: oauth2({ tokenUrl: 'https://access.pay.test/connect/token', clientId: 'id', clientSecret: SECRET, apiBaseUrl: 'https://api.pay.test/v1' }),
+          provider: oauth2({
+            tokenUrl: 'https://access.pay.test/connect/token',
+            clientId: 'id',
+            clientSecret: SECRET,
+            apiBaseUrl: 'https://api.pay.test/v1',
+          }),
           fetch: async () => tokenAnswer(),
         }),
       )
@@ -69,10 +82,18 @@ describe('a split host (the API on another origin than the token URL)', () => {
 
   it('every dialect takes apiBaseUrl', () => {
     const api = 'https://api.split.test/base'
-    expect(stablelink({ baseUrl: 'https://auth.test', apiKey: 'k', apiSecret: SECRET, apiBaseUrl: api }).origins).toEqual(['https://api.split.test'])
-    expect(stonex({ baseUrl: 'https://auth.test', clientId: 'c', clientSecret: SECRET, apiBaseUrl: api }).origins).toEqual(['https://api.split.test'])
-    expect(abbeycross({ baseUrl: 'https://auth.test', clientId: 'c', clientSecret: SECRET, apiBaseUrl: api }).origins).toEqual(['https://api.split.test'])
-    expect(oauth2({ tokenUrl: 'https://auth.test/t', clientId: 'c', clientSecret: SECRET, apiBaseUrl: api }).origins).toEqual(['https://api.split.test'])
+    expect(stablelink({ baseUrl: 'https://auth.test', apiKey: 'k', apiSecret: SECRET, apiBaseUrl: api }).origins).toEqual([
+      'https://api.split.test',
+    ])
+    expect(stonex({ baseUrl: 'https://auth.test', clientId: 'c', clientSecret: SECRET, apiBaseUrl: api }).origins).toEqual([
+      'https://api.split.test',
+    ])
+    expect(abbeycross({ baseUrl: 'https://auth.test', clientId: 'c', clientSecret: SECRET, apiBaseUrl: api }).origins).toEqual([
+      'https://api.split.test',
+    ])
+    expect(oauth2({ tokenUrl: 'https://auth.test/t', clientId: 'c', clientSecret: SECRET, apiBaseUrl: api }).origins).toEqual([
+      'https://api.split.test',
+    ])
   })
 })
 
@@ -89,7 +110,9 @@ describe('options are checked by the factory that was given them (invalid_config
   })
 
   it('a clientSecret from an unset environment variable (undefined) fails before any request, without a token call', () => {
-    const error = caught(() => oauth2({ tokenUrl: 'https://auth.test/token', clientId: 'id', clientSecret: undefined as unknown as string }))
+    const error = caught(() =>
+      oauth2({ tokenUrl: 'https://auth.test/token', clientId: 'id', clientSecret: undefined as unknown as string }),
+    )
     expect(error.code).toBe('invalid_config')
     expect(error.message).toBe('oauth2: `clientSecret` must be a string (got undefined) (is an environment variable unset?)')
   })
@@ -107,33 +130,55 @@ describe('options are checked by the factory that was given them (invalid_config
 
   it('withPaymentAuth, createTokenManager and defineProvider check theirs', () => {
     const provider = defineProvider({ name: 'p', buildTokenRequest: () => new Request('https://auth.test') })
-    expect(caught(() => withPaymentAuth({ provider, origins: ['api.test'] })).message).toBe('withPaymentAuth: `origins.0` must be an absolute http(s) URL (got string)')
-    expect(caught(() => createTokenManager({ provider, refreshAhead: -1 })).message).toBe('createTokenManager: `refreshAhead` must not be negative (got number)')
-    expect(caught(() => createTokenManager({ provider, store: {} as never })).message).toBe('createTokenManager: `store.get` must be a TokenStore: get, set and delete (got undefined)')
-    expect(caught(() => defineProvider({ name: '', buildTokenRequest: () => new Request('https://a.test') })).message).toBe('defineProvider: `name` must not be empty (got string)')
+    expect(caught(() => withPaymentAuth({ provider, origins: ['api.test'] })).message).toBe(
+      'withPaymentAuth: `origins.0` must be an absolute http(s) URL (got string)',
+    )
+    expect(caught(() => createTokenManager({ provider, refreshAhead: -1 })).message).toBe(
+      'createTokenManager: `refreshAhead` must not be negative (got number)',
+    )
+    expect(caught(() => createTokenManager({ provider, store: {} as never })).message).toBe(
+      'createTokenManager: `store.get` must be a TokenStore: get, set and delete (got undefined)',
+    )
+    expect(caught(() => defineProvider({ name: '', buildTokenRequest: () => new Request('https://a.test') })).message).toBe(
+      'defineProvider: `name` must not be empty (got string)',
+    )
   })
 })
 
-describe("what the provider said is kept, redacted (providerCode, providerMessage)", () => {
+describe('what the provider said is kept, redacted (providerCode, providerMessage)', () => {
   const fail = async (provider: ReturnType<typeof oauth2>, answer: Response) => {
     const tokens = createTokenManager({ provider, fetch: async () => answer.clone(), backoff: { limit: 0 } })
     return (await tokens.getToken().catch((e: unknown) => e)) as PaymentAuthError
   }
 
   it('RFC 6749: error and error_description', async () => {
-    const error = await fail(oauth2({ tokenUrl: 'https://auth.test/t', clientId: 'c', clientSecret: SECRET, scope: 'bogus' }), json({ error: 'invalid_scope', error_description: 'unknown scope: bogus' }, 400))
-    expect(error).toMatchObject({ code: 'invalid_request', status: 400, providerCode: 'invalid_scope', providerMessage: 'unknown scope: bogus' })
+    const error = await fail(
+      oauth2({ tokenUrl: 'https://auth.test/t', clientId: 'c', clientSecret: SECRET, scope: 'bogus' }),
+      json({ error: 'invalid_scope', error_description: 'unknown scope: bogus' }, 400),
+    )
+    expect(error).toMatchObject({
+      code: 'invalid_request',
+      status: 400,
+      providerCode: 'invalid_scope',
+      providerMessage: 'unknown scope: bogus',
+    })
     expect(error.cause).toMatchObject({ name: 'HTTPError', message: 'the token endpoint answered HTTP 400' })
   })
 
   it('stablelink: retcode and retmsg from the envelope', async () => {
-    const error = await fail(stablelink({ baseUrl: 'https://auth.test', apiKey: 'k', apiSecret: SECRET }), json({ retcode: 401, retmsg: 'invalid api key', success: false }))
+    const error = await fail(
+      stablelink({ baseUrl: 'https://auth.test', apiKey: 'k', apiSecret: SECRET }),
+      json({ retcode: 401, retmsg: 'invalid api key', success: false }),
+    )
     expect(error).toMatchObject({ code: 'invalid_client', providerCode: '401', providerMessage: 'invalid api key' })
   })
 
   it('AbbeyCross: code and text; an echoed secret is removed, and the message is cut at 200 characters', async () => {
     const text = `client_secret ${SECRET} is wrong. ${'x'.repeat(400)}`
-    const error = await fail(abbeycross({ baseUrl: 'https://auth.test', clientId: 'c', clientSecret: SECRET }), json({ errorId: 'e1', code: 'AUTH_FAILED', text }, 401))
+    const error = await fail(
+      abbeycross({ baseUrl: 'https://auth.test', clientId: 'c', clientSecret: SECRET }),
+      json({ errorId: 'e1', code: 'AUTH_FAILED', text }, 401),
+    )
     expect(error.providerCode).toBe('AUTH_FAILED')
     expect(error.providerMessage).toHaveLength(200)
     expect(error.providerMessage).toContain('client_secret [redacted] is wrong.')
@@ -142,9 +187,19 @@ describe("what the provider said is kept, redacted (providerCode, providerMessag
 
   it("the edge Worker's own error reaches an edge client as providerCode", async () => {
     const provider = edge({ url: 'https://edge.test', provider: 'oauth2', credential: 'caller-key-123' })
-    const error = await fail(provider, json({ error: 'insufficient_scope', error_description: 'the requested scope is not allowed for this caller' }, 403))
-    expect(error).toMatchObject({ code: 'forbidden', providerCode: 'insufficient_scope', providerMessage: 'the requested scope is not allowed for this caller' })
-    const denied = await fail(provider, json({ error: 'access_denied', error_description: 'this caller may not use the provider oauth2' }, 403))
+    const error = await fail(
+      provider,
+      json({ error: 'insufficient_scope', error_description: 'the requested scope is not allowed for this caller' }, 403),
+    )
+    expect(error).toMatchObject({
+      code: 'forbidden',
+      providerCode: 'insufficient_scope',
+      providerMessage: 'the requested scope is not allowed for this caller',
+    })
+    const denied = await fail(
+      provider,
+      json({ error: 'access_denied', error_description: 'this caller may not use the provider oauth2' }, 403),
+    )
     expect(denied).toMatchObject({ code: 'forbidden', providerCode: 'access_denied' })
   })
 
@@ -188,12 +243,21 @@ describe('transparent to ky', () => {
     const inner = async (input: Request | URL | string, init?: RequestInit) => {
       const isForeign = input instanceof ForeignRequest
       const request = isForeign ? new Request((input as ForeignRequest).url) : new Request(input, init)
-      seen.push({ url: request.url, authorization: isForeign ? 'untouched foreign request' : request.headers.get('authorization'), body: isForeign ? '' : await request.text() })
+      seen.push({
+        url: request.url,
+        authorization: isForeign ? 'untouched foreign request' : request.headers.get('authorization'),
+        body: isForeign ? '' : await request.text(),
+      })
       return json({ ok: true })
     }
     const client = ky
       .create({ retry: 0, fetch: inner, hooks: { beforeRequest: [({ request }) => new ForeignRequest(request) as unknown as Request] } })
-      .extend(withPaymentAuth({ provider: oauth2({ tokenUrl: 'https://api.test/token', clientId: 'c', clientSecret: SECRET }), fetch: async () => tokenAnswer() }))
+      .extend(
+        withPaymentAuth({
+          provider: oauth2({ tokenUrl: 'https://api.test/token', clientId: 'c', clientSecret: SECRET }),
+          fetch: async () => tokenAnswer(),
+        }),
+      )
     await client.post('https://api.test/pay', { json: { amount: 1 } }).json()
     await client.get('https://elsewhere.test/x').json()
     expect(seen).toEqual([
@@ -222,9 +286,12 @@ describe('transparent to ky', () => {
   })
 
   it('a 401 that survives the replay is still ky HTTPError', async () => {
-    const client = ky
-      .create({ retry: 0, fetch: async () => json({}, 401) })
-      .extend(withPaymentAuth({ provider: oauth2({ tokenUrl: 'https://api.test/token', clientId: 'c', clientSecret: SECRET }), fetch: async () => tokenAnswer() }))
+    const client = ky.create({ retry: 0, fetch: async () => json({}, 401) }).extend(
+      withPaymentAuth({
+        provider: oauth2({ tokenUrl: 'https://api.test/token', clientId: 'c', clientSecret: SECRET }),
+        fetch: async () => tokenAnswer(),
+      }),
+    )
     await expect(client.get('https://api.test/x')).rejects.toThrow(HTTPError)
   })
 })

@@ -155,7 +155,11 @@ describe('attaching the token', () => {
 
 describe('401: compare-and-invalidate and replay once', () => {
   const bodies: Array<[string, () => Record<string, unknown>, (echo: { body: string; contentType: string | null }) => void]> = [
-    ['JSON', () => ({ json: { amount: 100, currency: 'EUR' } }), (e) => expect(JSON.parse(e.body)).toEqual({ amount: 100, currency: 'EUR' })],
+    [
+      'JSON',
+      () => ({ json: { amount: 100, currency: 'EUR' } }),
+      (e) => expect(JSON.parse(e.body)).toEqual({ amount: 100, currency: 'EUR' }),
+    ],
     ['URLSearchParams', () => ({ body: new URLSearchParams({ a: '1', b: 'two' }) }), (e) => expect(e.body).toBe('a=1&b=two')],
     ['text', () => ({ body: 'plain text body' }), (e) => expect(e.body).toBe('plain text body')],
     ['Blob', () => ({ body: new Blob(['blob-bytes'], { type: 'application/octet-stream' }) }), (e) => expect(e.body).toBe('blob-bytes')],
@@ -180,7 +184,9 @@ describe('401: compare-and-invalidate and replay once', () => {
     const { client, endpoint, api, revokeAll } = setup()
     await client.get('warm').json()
     revokeAll()
-    const echo = await client.post('payments', { ...make(), headers: { 'x-custom': 'kept' } }).json<{ method: string; body: string; contentType: string | null; custom: string; token: string }>()
+    const echo = await client
+      .post('payments', { ...make(), headers: { 'x-custom': 'kept' } })
+      .json<{ method: string; body: string; contentType: string | null; custom: string; token: string }>()
     expect(echo.method).toBe('POST')
     expect(echo.custom).toBe('kept')
     expect(echo.token).toBe('Bearer tok-2')
@@ -230,7 +236,9 @@ describe('401: compare-and-invalidate and replay once', () => {
 
   it('the token endpoint itself is never retried on 401', async () => {
     const endpoint = tokenEndpoint([() => json({ error: 'invalid_client' }, 401)])
-    const client = ky.create({ fetch: fakeApi().fetch, retry: 5 }).extend(withPaymentAuth({ provider: testProvider(), fetch: endpoint.fetch }))
+    const client = ky
+      .create({ fetch: fakeApi().fetch, retry: 5 })
+      .extend(withPaymentAuth({ provider: testProvider(), fetch: endpoint.fetch }))
     await expect(client.get('https://api.test/x')).rejects.toMatchObject({ code: 'invalid_client' })
     expect(endpoint.calls).toBe(1)
   })
@@ -299,9 +307,9 @@ describe('a revocation landing during a background refresh (the double fault)', 
       async (n) => (await gate, issue(3600)(n)),
       (n) => (api.valid.add(`tok-${n + 1}`), issue(3600)(n)),
     ])
-    const client = ky.create({ baseUrl: 'https://api.test/', fetch: api.fetch, retry: 0 }).extend(
-      withPaymentAuth({ provider: testProvider(), fetch: endpoint.fetch, now: () => clockT }),
-    )
+    const client = ky
+      .create({ baseUrl: 'https://api.test/', fetch: api.fetch, retry: 0 })
+      .extend(withPaymentAuth({ provider: testProvider(), fetch: endpoint.fetch, now: () => clockT }))
     await client.get('warm').json()
     clockT += 3600_000 - 30_000 // soft window
     await client.get('starts-the-refresh').json() // served with tok-1; the refresh (tok-2) is held
@@ -332,9 +340,9 @@ describe('a revocation landing during a background refresh (the double fault)', 
       if (new URL(request.url).pathname === '/slow' && request.headers.get('authorization') === 'Bearer tok-1') await apiHeld
       return api.fetch(request)
     }
-    const client = ky.create({ baseUrl: 'https://api.test/', fetch: slowApi, retry: 0 }).extend(
-      withPaymentAuth({ provider: testProvider(), fetch: endpoint.fetch, now: () => clockT }),
-    )
+    const client = ky
+      .create({ baseUrl: 'https://api.test/', fetch: slowApi, retry: 0 })
+      .extend(withPaymentAuth({ provider: testProvider(), fetch: endpoint.fetch, now: () => clockT }))
     await client.get('warm').json()
     clockT += 3600_000 - 30_000 // soft window
     await client.get('starts-the-refresh').json() // tok-1, and the refresh starts (held)
@@ -367,7 +375,9 @@ describe('options', () => {
     const tokens = createTokenManager({ provider: testProvider() })
     for (const option of ['refreshAhead', 'timeout', 'store', 'provider'] as const) {
       const options = { tokens, [option]: option === 'provider' ? testProvider() : option === 'store' ? {} : 5 }
-      expect(() => withPaymentAuth(options as never)).toThrow(expect.objectContaining({ code: 'invalid_config', message: expect.stringContaining(`\`${option}\``) }))
+      expect(() => withPaymentAuth(options as never)).toThrow(
+        expect.objectContaining({ code: 'invalid_config', message: expect.stringContaining(`\`${option}\``) }),
+      )
     }
   })
 

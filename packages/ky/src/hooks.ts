@@ -76,7 +76,19 @@ function toRequest(input: Request | URL | string, init?: RequestInit): Request {
   if (typeof input === 'string' || input instanceof URL) return new Request(input, init)
   const like = input as unknown as Record<string, unknown> & { url: string; body: unknown }
   const parts: Record<string, unknown> = {}
-  for (const name of ['method', 'headers', 'body', 'signal', 'redirect', 'credentials', 'mode', 'cache', 'referrer', 'integrity', 'keepalive']) {
+  for (const name of [
+    'method',
+    'headers',
+    'body',
+    'signal',
+    'redirect',
+    'credentials',
+    'mode',
+    'cache',
+    'referrer',
+    'integrity',
+    'keepalive',
+  ]) {
     if (like[name] !== undefined) parts[name] = like[name]
   }
   // A streamed body needs `duplex` in Node and browsers.
@@ -204,6 +216,7 @@ function managerOf(options: PaymentAuthOptions): TokenManager {
   }
   if (typeof given.tokens?.getToken !== 'function') throw invalid('`tokens` must be a token manager from createTokenManager()')
   const mixed = MANAGER_OPTIONS.find((name) => given[name] !== undefined)
-  if (mixed) throw invalid(`\`${mixed}\` belongs to the token manager: with a shared \`tokens\` manager, set it where that manager is created`)
+  if (mixed)
+    throw invalid(`\`${mixed}\` belongs to the token manager: with a shared \`tokens\` manager, set it where that manager is created`)
   return given.tokens as TokenManager
 }

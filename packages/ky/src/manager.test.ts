@@ -8,7 +8,11 @@ import { type FakeClock, fakeClock, issue, json, testProvider, tick, tokenEndpoi
 const fast = { limit: 2, delay: 1, maxDelay: 50 }
 
 /** A manager on a fake clock; pass `clock` to share one clock (and its store) between managers. */
-function setup(answers: Parameters<typeof tokenEndpoint>[0], options: Partial<TokenManagerOptions> & { clock?: FakeClock } = {}, latencyMs = 0) {
+function setup(
+  answers: Parameters<typeof tokenEndpoint>[0],
+  options: Partial<TokenManagerOptions> & { clock?: FakeClock } = {},
+  latencyMs = 0,
+) {
   const { clock = fakeClock(), ...managerOptions } = options
   const endpoint = tokenEndpoint(answers, latencyMs)
   const events: PaymentAuthEvent[] = []
@@ -301,7 +305,13 @@ describe('stores', () => {
   })
 
   it('a corrupt or foreign stored value reads as absent', async () => {
-    for (const value of [null, 'garbage', { v: 2, accessToken: 'old' }, { v: 1, accessToken: 7 }, { v: 1, accessToken: 'x', receivedAt: 'now', expiresAt: 1 }]) {
+    for (const value of [
+      null,
+      'garbage',
+      { v: 2, accessToken: 'old' },
+      { v: 1, accessToken: 7 },
+      { v: 1, accessToken: 'x', receivedAt: 'now', expiresAt: 1 },
+    ]) {
       const store: TokenStore = { get: () => value, set: () => {}, delete: () => {} }
       const { tokens } = setup([issue()], { store })
       expect(await tokens.getToken()).toBe('tok-1')
@@ -339,7 +349,10 @@ describe('stores', () => {
     const sets: Array<{ record: TokenRecord; ttl: number }> = []
     const clock = fakeClock()
     const inner = memoryStore({ now: clock.now })
-    const store: TokenStore = { ...inner, set: (k, record, { ttlSeconds }) => (sets.push({ record, ttl: ttlSeconds }), inner.set(k, record, { ttlSeconds })) }
+    const store: TokenStore = {
+      ...inner,
+      set: (k, record, { ttlSeconds }) => (sets.push({ record, ttl: ttlSeconds }), inner.set(k, record, { ttlSeconds })),
+    }
     const { tokens } = setup([issue(600, { refresh_token: 'rt', rt_expires_in: 1800 })], { store, clock, provider: testProvider(true) })
     await tokens.getToken()
     expect(sets).toHaveLength(1)
@@ -351,7 +364,11 @@ describe('stores', () => {
     const keys: string[] = []
     const clock = fakeClock()
     const inner = memoryStore({ now: clock.now })
-    const store: TokenStore = { get: (k) => (keys.push(k), inner.get(k)), set: (k, r, o) => (keys.push(k), inner.set(k, r, o)), delete: (k) => inner.delete(k) }
+    const store: TokenStore = {
+      get: (k) => (keys.push(k), inner.get(k)),
+      set: (k, r, o) => (keys.push(k), inner.set(k, r, o)),
+      delete: (k) => inner.delete(k),
+    }
     const { tokens } = setup([issue()], { store, clock })
     await tokens.getToken()
     expect(keys.length).toBeGreaterThan(0)
@@ -469,10 +486,13 @@ describe('getRecord and minValidity (what the edge asks before it hands a token 
 
   it('a relayed token (issuedAt) keeps its full lifetime for the margins', async () => {
     const clock = fakeClock()
-    const { tokens } = setup(
-      [() => json({ access_token: 'relayed', expires_in: 100 })],
-      { clock, provider: { ...testProvider(), processTokenResponse: async () => ({ accessToken: 'relayed', expiresIn: 100, issuedAt: clock.t - 3500_000 }) } },
-    )
+    const { tokens } = setup([() => json({ access_token: 'relayed', expires_in: 100 })], {
+      clock,
+      provider: {
+        ...testProvider(),
+        processTokenResponse: async () => ({ accessToken: 'relayed', expiresIn: 100, issuedAt: clock.t - 3500_000 }),
+      },
+    })
     const record = await tokens.getRecord()
     expect(record.receivedAt).toBe(clock.t - 3500_000)
     expect(record.expiresAt).toBe(clock.t + 100_000)

@@ -112,14 +112,19 @@ const info = ({ accessToken, expiresAt, receivedAt, scope }: TokenRecord): Token
 const positive = v.pipe(v.number('must be a number'), v.minValue(1, 'must be at least 1'))
 const ManagerOptions = v.object(
   {
-    provider: v.object({ name: v.string('must be a string'), key: v.string('must be a string'), buildTokenRequest: func, processTokenResponse: func }, 'must be a provider, e.g. oauth2({...})'),
+    provider: v.object(
+      { name: v.string('must be a string'), key: v.string('must be a string'), buildTokenRequest: func, processTokenResponse: func },
+      'must be a provider, e.g. oauth2({...})',
+    ),
     store: v.optional(v.object({ get: func, set: func, delete: func }, 'must be a TokenStore: get, set and delete')),
     refreshAhead: v.optional(nonNegative),
     fetch: v.optional(func),
     timeout: v.optional(positive),
     onEvent: v.optional(func),
     now: v.optional(func),
-    backoff: v.optional(v.object({ limit: v.optional(nonNegative), delay: v.optional(nonNegative), maxDelay: v.optional(nonNegative) }, 'must be an object')),
+    backoff: v.optional(
+      v.object({ limit: v.optional(nonNegative), delay: v.optional(nonNegative), maxDelay: v.optional(nonNegative) }, 'must be an object'),
+    ),
     storeTimeout: v.optional(positive),
     refreshInBackground: v.optional(v.boolean('must be a boolean')),
   },
@@ -230,7 +235,12 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
 
   function toRecord(set: Awaited<ReturnType<Provider['processTokenResponse']>>, t: number): TokenRecord {
     const life = lifetimeOf(set, t)
-    if (!(life > 0)) throw new PaymentAuthError(`${name}: the token answer has no usable lifetime`, { code: 'invalid_response', provider: name, status: 200 })
+    if (!(life > 0))
+      throw new PaymentAuthError(`${name}: the token answer has no usable lifetime`, {
+        code: 'invalid_response',
+        provider: name,
+        status: 200,
+      })
     // A relayed token keeps its full lifetime for the margins (never a receipt in the future).
     const receivedAt = set.issuedAt !== undefined && set.issuedAt < t ? set.issuedAt : t
     const r: TokenRecord = { v: 1, accessToken: set.accessToken, receivedAt, expiresAt: t + life * 1000 }
@@ -251,7 +261,11 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
     } catch (error) {
       if (error instanceof PaymentAuthError) throw error
       // A bug in the dialect or its options, not the provider's failure: no retry, no breaker.
-      throw new PaymentAuthError(`${name}: the token request could not be built`, { code: 'invalid_config', provider: name, cause: safeCause(error, provider.redact) })
+      throw new PaymentAuthError(`${name}: the token request could not be built`, {
+        code: 'invalid_config',
+        provider: name,
+        cause: safeCause(error, provider.redact),
+      })
     }
     const host = hostOf(request.url)
     const timedOut = () => new PaymentAuthError(`${name}: token request timed out after ${timeout} ms`, { code: 'timeout', provider: name })
@@ -310,7 +324,14 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
    * A flight that a later rejection overtook hands its token to the callers that joined it, but
    * does not make it current: the callers after the rejection wait for the next flight.
    */
-  async function obtain(force: boolean, minMs: number, flightEpoch: number, flightNumber: number, id: string, startedAt: number): Promise<TokenRecord> {
+  async function obtain(
+    force: boolean,
+    minMs: number,
+    flightEpoch: number,
+    flightNumber: number,
+    id: string,
+    startedAt: number,
+  ): Promise<TokenRecord> {
     const t = now()
     if (!force) {
       // Re-read (under the store's lock, if any): another context may have just stored a fresh token,
@@ -320,7 +341,8 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
       if (raw) lendRefreshToken(raw, t)
       const stored = usable(raw, t)
       if (stored && t < softAt(stored) && lasts(stored, t, minMs)) {
-        if (stored.accessToken !== current?.accessToken) emit({ type: 'token_adopted', provider: name, id, source: 'store', startedAt, ms: now() - startedAt })
+        if (stored.accessToken !== current?.accessToken)
+          emit({ type: 'token_adopted', provider: name, id, source: 'store', startedAt, ms: now() - startedAt })
         return adopt(stored, flightEpoch, flightNumber)
       }
     }
@@ -334,7 +356,11 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
         emit({ type: 'refresh_failed', provider: name, id, code: asPaymentAuthError(error).code })
       }
     }
-    record ??= await call(lastRejected ? { type: 'client_credentials', rejected: lastRejected } : { type: 'client_credentials' }, id, startedAt)
+    record ??= await call(
+      lastRejected ? { type: 'client_credentials', rejected: lastRejected } : { type: 'client_credentials' },
+      id,
+      startedAt,
+    )
     lastRejected = undefined
     rejected.delete(record.accessToken)
     if (flightEpoch < epoch) {
@@ -350,7 +376,8 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
   }
 
   function lendRefreshToken(r: TokenRecord, t: number): void {
-    if (r.refreshToken && !refresh.refreshToken && !(r.refreshExpiresAt! <= t)) refresh = { refreshToken: r.refreshToken, refreshExpiresAt: r.refreshExpiresAt! }
+    if (r.refreshToken && !refresh.refreshToken && !(r.refreshExpiresAt! <= t))
+      refresh = { refreshToken: r.refreshToken, refreshExpiresAt: r.refreshExpiresAt! }
   }
 
   /**

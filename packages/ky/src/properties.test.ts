@@ -58,34 +58,49 @@ const tokenish = fc.record(
 const body = fc.oneof(
   tokenish.map((o) => JSON.stringify(o)),
   fc.json(),
-  fc.constantFrom('{"__proto__":{"polluted":1},"access_token":"x"}', '{"constructor":{"prototype":{"polluted":1}}}', '<html>502</html>', '{"access_token":"x"', ''),
+  fc.constantFrom(
+    '{"__proto__":{"polluted":1},"access_token":"x"}',
+    '{"constructor":{"prototype":{"polluted":1}}}',
+    '<html>502</html>',
+    '{"access_token":"x"',
+    '',
+  ),
   fc.string({ unit: 'grapheme', maxLength: 200 }),
 )
 const status = fc.constantFrom(200, 200, 200, 201, 400, 401, 403, 404, 408, 409, 429, 500, 502, 503)
 
 describe('every dialect parser, on arbitrary answers', () => {
-  it.each(providers.map((p) => [p.name, p] as const))('%s: resolves to a usable token set or rejects with a PaymentAuthError that leaks nothing', async (_, provider) => {
-    await fc.assert(
-      fc.asyncProperty(body, status, fc.option(fc.constantFrom('0', '30', 'Wed, 21 Oct 2015 07:28:00 GMT', 'soon')), async (text, code, retryAfter) => {
-        const headers: Record<string, string> = { 'content-type': 'application/json' }
-        if (retryAfter) headers['retry-after'] = retryAfter
-        try {
-          const set = await provider.processTokenResponse(new Response(text, { status: code, headers }))
-          expect(code).toBeLessThan(300)
-          expect(typeof set.accessToken).toBe('string')
-          expect(set.accessToken.length).toBeGreaterThan(0)
-          if (set.expiresIn !== undefined) expect(Number.isFinite(set.expiresIn)).toBe(true)
-        } catch (error) {
-          expect(isPaymentAuthError(error)).toBe(true)
-          const e = error as Error
-          expect(`${e.message} ${String(e)} ${JSON.stringify(e)} ${e.stack}`).not.toContain(SECRET)
-          if ((e as { retryAfter?: number }).retryAfter !== undefined) expect((e as { retryAfter: number }).retryAfter).toBeGreaterThanOrEqual(0)
-        }
-        expect(({} as Record<string, unknown>).polluted).toBeUndefined()
-      }),
-      { numRuns: 300 },
-    )
-  })
+  it.each(providers.map((p) => [p.name, p] as const))(
+    '%s: resolves to a usable token set or rejects with a PaymentAuthError that leaks nothing',
+    async (_, provider) => {
+      await fc.assert(
+        fc.asyncProperty(
+          body,
+          status,
+          fc.option(fc.constantFrom('0', '30', 'Wed, 21 Oct 2015 07:28:00 GMT', 'soon')),
+          async (text, code, retryAfter) => {
+            const headers: Record<string, string> = { 'content-type': 'application/json' }
+            if (retryAfter) headers['retry-after'] = retryAfter
+            try {
+              const set = await provider.processTokenResponse(new Response(text, { status: code, headers }))
+              expect(code).toBeLessThan(300)
+              expect(typeof set.accessToken).toBe('string')
+              expect(set.accessToken.length).toBeGreaterThan(0)
+              if (set.expiresIn !== undefined) expect(Number.isFinite(set.expiresIn)).toBe(true)
+            } catch (error) {
+              expect(isPaymentAuthError(error)).toBe(true)
+              const e = error as Error
+              expect(`${e.message} ${String(e)} ${JSON.stringify(e)} ${e.stack}`).not.toContain(SECRET)
+              if ((e as { retryAfter?: number }).retryAfter !== undefined)
+                expect((e as { retryAfter: number }).retryAfter).toBeGreaterThanOrEqual(0)
+            }
+            expect(({} as Record<string, unknown>).polluted).toBeUndefined()
+          },
+        ),
+        { numRuns: 300 },
+      )
+    },
+  )
 
   it('a huge body (1 MiB, no content-length) is refused as invalid_response after reading at most ~64 KiB', async () => {
     for (const provider of providers) {
@@ -113,7 +128,10 @@ type Step =
 const step: fc.Arbitrary<Step> = fc.oneof(
   fc.record({ op: fc.constant('get' as const), n: fc.integer({ min: 1, max: 20 }) }),
   fc.record({ op: fc.constant('invalidate' as const), which: fc.integer({ min: 0, max: 5 }) }),
-  fc.record({ op: fc.constant('clock' as const), ms: fc.oneof(fc.integer({ min: 0, max: 4000_000 }), fc.integer({ min: -8 * 3600_000, max: 8 * 3600_000 })) }),
+  fc.record({
+    op: fc.constant('clock' as const),
+    ms: fc.oneof(fc.integer({ min: 0, max: 4000_000 }), fc.integer({ min: -8 * 3600_000, max: 8 * 3600_000 })),
+  }),
   fc.record({ op: fc.constant('answer' as const), kind: fc.constantFrom('ok', 'ok', 'ok-short', '500', '401', 'malformed', 'throw') }),
   fc.record({ op: fc.constant('wait' as const) }),
 )
@@ -186,9 +204,9 @@ describe('the hook, on arbitrary API behaviour', () => {
             return json({}, status)
           }
           let n = 0
-          const client = ky.create({ fetch: api, retry: { limit: retry, statusCodes: [], afterStatusCodes: [] } }).extend(
-            withPaymentAuth({ provider: testProvider(), fetch: async () => json({ access_token: `t${++n}`, expires_in: 3600 }) }),
-          )
+          const client = ky
+            .create({ fetch: api, retry: { limit: retry, statusCodes: [], afterStatusCodes: [] } })
+            .extend(withPaymentAuth({ provider: testProvider(), fetch: async () => json({ access_token: `t${++n}`, expires_in: 3600 }) }))
           await Promise.allSettled(Array.from({ length: 10 }, (_, r) => client.post(`https://api.test/r${r}`, { json: { r } })))
           for (const answers of sends.values()) {
             expect(answers.length).toBeLessThanOrEqual(2)

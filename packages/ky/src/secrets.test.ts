@@ -42,10 +42,16 @@ const failures: Array<[string, (request: Request) => Response | Promise<Response
   ],
   ['401 invalid_client echoing the secret', () => json({ error: 'invalid_client', error_description: `bad secret ${SECRET}` }, 401)],
   ['a 200 envelope error', () => json({ retcode: 401, retmsg: `api_secret ${SECRET} invalid`, success: false })],
-  ['an AbbeyCross error echoing parameter_value', () => json({ errorId: 'x', code: 'invalid_credentials', text: SECRET, parameter_name: 'client_secret', parameter_value: SECRET }, 401)],
+  [
+    'an AbbeyCross error echoing parameter_value',
+    () => json({ errorId: 'x', code: 'invalid_credentials', text: SECRET, parameter_name: 'client_secret', parameter_value: SECRET }, 401),
+  ],
   ['an error code that is the secret itself', () => json({ error: SECRET, code: SECRET }, 400)],
   ['a malformed 200 that contains the secret', () => json({ token: SECRET, expires_in: 'abc' })],
-  ['an HTML 500 page that contains the secret', () => new Response(`<html>${SECRET}</html>`, { status: 500, headers: { 'content-type': 'text/html' } })],
+  [
+    'an HTML 500 page that contains the secret',
+    () => new Response(`<html>${SECRET}</html>`, { status: 500, headers: { 'content-type': 'text/html' } }),
+  ],
   ['a 503 with Retry-After', () => json({ text: SECRET }, 503, { 'retry-after': '3600' })],
   ['a hang past the timeout', () => new Promise<Response>(() => {})],
 ]

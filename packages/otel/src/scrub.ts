@@ -16,8 +16,6 @@ const MAX_LENGTH = 256
 export function scrub(value: string): string {
   // Fast path: what the events normally carry (names and codes) has none of these characters.
   if (!/[?#@]/.test(value) && value.length <= MAX_LENGTH) return value
-  const cleaned = value
-    .replace(/([a-z][a-z0-9+.-]*:\/\/)[^/?#\s@]*@/gi, '$1REDACTED:REDACTED@')
-    .replace(/[?#]\S*/g, '')
+  const cleaned = value.replace(/([a-z][a-z0-9+.-]*:\/\/)[^/?#\s@]*@/gi, '$1REDACTED:REDACTED@').replace(/[?#]\S*/g, '')
   return cleaned.length > MAX_LENGTH ? cleaned.slice(0, MAX_LENGTH) : cleaned
 }

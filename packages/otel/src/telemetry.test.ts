@@ -6,12 +6,27 @@
  */
 import { context, metrics, SpanKind, SpanStatusCode, trace, type Attributes, type HrTime } from '@opentelemetry/api'
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks'
-import { AggregationTemporality, InMemoryMetricExporter, MeterProvider, PeriodicExportingMetricReader, type ResourceMetrics } from '@opentelemetry/sdk-metrics'
+import {
+  AggregationTemporality,
+  InMemoryMetricExporter,
+  MeterProvider,
+  PeriodicExportingMetricReader,
+  type ResourceMetrics,
+} from '@opentelemetry/sdk-metrics'
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base'
 import ky from 'ky'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { TEST_CREDENTIALS } from '../../../test/leak-guard.ts'
-import { createTokenManager, edge, memoryStore, withPaymentAuth, type PaymentAuthEvent, type PaymentAuthOptions, type TokenRecord, type TokenStore } from '../../ky/src/index.ts'
+import {
+  createTokenManager,
+  edge,
+  memoryStore,
+  withPaymentAuth,
+  type PaymentAuthEvent,
+  type PaymentAuthOptions,
+  type TokenRecord,
+  type TokenStore,
+} from '../../ky/src/index.ts'
 import { type FakeClock, fakeClock } from '@payment-auth/test-support/clock'
 import { issue, json, SECRET, testProvider, tokenEndpoint } from '@payment-auth/test-support/provider'
 import pkg from '../package.json' with { type: 'json' }
@@ -40,7 +55,8 @@ function otel() {
       const metric = (await o.metrics())?.scopeMetrics.flatMap((s) => s.metrics).find((m) => m.descriptor.name === name)
       return (metric?.dataPoints ?? []).map((p) => ({
         attributes: p.attributes,
-        value: typeof p.value === 'number' ? p.value : { count: (p.value as { count: number }).count, sum: (p.value as { sum: number }).sum },
+        value:
+          typeof p.value === 'number' ? p.value : { count: (p.value as { count: number }).count, sum: (p.value as { sum: number }).sum },
       }))
     },
     async unit(name: string) {
@@ -63,7 +79,8 @@ const made: Otel[] = []
 afterEach(async () => {
   for (const o of made.splice(0)) {
     const text = await o.exported()
-    for (const [name, value] of Object.entries(TEST_CREDENTIALS)) expect(text.includes(value), `the ${name} reached an exporter`).toBe(false)
+    for (const [name, value] of Object.entries(TEST_CREDENTIALS))
+      expect(text.includes(value), `the ${name} reached an exporter`).toBe(false)
     await o.tracerProvider.shutdown()
     await o.meterProvider.shutdown()
   }
@@ -104,7 +121,14 @@ const LATENCY = 120
  * ky + withPaymentAuth (the real hooks and manager) on a fake clock: each token call takes
  * `LATENCY` ms of that clock and issues `tok-N`, which the API accepts.
  */
-function client(o: Otel, clock: FakeClock, options: Partial<PaymentAuthOptions> & { refreshable?: boolean; answers?: (api: ReturnType<typeof fakeApi>) => Parameters<typeof tokenEndpoint>[0] } = {}) {
+function client(
+  o: Otel,
+  clock: FakeClock,
+  options: Partial<PaymentAuthOptions> & {
+    refreshable?: boolean
+    answers?: (api: ReturnType<typeof fakeApi>) => Parameters<typeof tokenEndpoint>[0]
+  } = {},
+) {
   const { refreshable = false, answers, ...rest } = options
   const api = fakeApi()
   const endpoint = tokenEndpoint(
@@ -161,7 +185,9 @@ describe('a span per acquisition, metrics per outcome', () => {
       },
     ])
     expect(await o.points('payment_auth.token.acquisitions')).toEqual([{ attributes: success('client_credentials'), value: 1 }])
-    expect(await o.points('payment_auth.token.duration')).toEqual([{ attributes: success('client_credentials'), value: { count: 1, sum: LATENCY / 1000 } }])
+    expect(await o.points('payment_auth.token.duration')).toEqual([
+      { attributes: success('client_credentials'), value: { count: 1, sum: LATENCY / 1000 } },
+    ])
     expect(await o.unit('payment_auth.token.duration')).toBe('s')
     expect(await o.points('payment_auth.replays')).toEqual([])
   })
@@ -225,11 +251,15 @@ describe('a span per acquisition, metrics per outcome', () => {
     const [cold, fresh, request] = o.spans()
     expect(o.spans().map((s) => s.name)).toEqual(['payment_auth.token', 'payment_auth.token', 'GET /payments'])
     expect(request!.attributes).toEqual({ 'http.request.resend_count': 1 })
-    expect(view(request!).events).toEqual([{ name: 'payment_auth.token_invalidated', attributes: { 'payment_auth.provider': 'test', 'payment_auth.current': true } }])
+    expect(view(request!).events).toEqual([
+      { name: 'payment_auth.token_invalidated', attributes: { 'payment_auth.provider': 'test', 'payment_auth.current': true } },
+    ])
     expect(fresh!.parentSpanContext?.spanId).toBe(request!.spanContext().spanId)
     expect(cold!.parentSpanContext).toBeUndefined()
     expect(cold!.attributes).not.toHaveProperty('http.request.resend_count')
-    expect(await o.points('payment_auth.replays')).toEqual([{ attributes: { 'payment_auth.provider': 'test', 'http.response.status_code': 401 }, value: 1 }])
+    expect(await o.points('payment_auth.replays')).toEqual([
+      { attributes: { 'payment_auth.provider': 'test', 'http.response.status_code': 401 }, value: 1 },
+    ])
     expect(await o.points('payment_auth.token.acquisitions')).toEqual([{ attributes: success('client_credentials'), value: 2 }])
   })
 
@@ -256,14 +286,24 @@ describe('a span per acquisition, metrics per outcome', () => {
         events: [
           {
             name: 'payment_auth.token_error',
-            attributes: { 'payment_auth.attempt': 1, 'error.type': 'invalid_client', 'payment_auth.retryable': false, 'payment_auth.will_retry': false },
+            attributes: {
+              'payment_auth.attempt': 1,
+              'error.type': 'invalid_client',
+              'payment_auth.retryable': false,
+              'payment_auth.will_retry': false,
+            },
           },
         ],
         start: t0,
         end: t0 + 40,
       },
     ])
-    const failure = { 'payment_auth.provider': 'test', 'payment_auth.source': 'network', 'error.type': 'invalid_client', 'payment_auth.outcome': 'failure' }
+    const failure = {
+      'payment_auth.provider': 'test',
+      'payment_auth.source': 'network',
+      'error.type': 'invalid_client',
+      'payment_auth.outcome': 'failure',
+    }
     expect(await o.points('payment_auth.token.acquisitions')).toEqual([{ attributes: failure, value: 1 }])
     expect(await o.points('payment_auth.token.duration')).toEqual([{ attributes: failure, value: { count: 1, sum: 0.04 } }])
   })
@@ -290,7 +330,17 @@ describe('a span per acquisition, metrics per outcome', () => {
     expect(view(span!)).toMatchObject({
       attributes: { 'payment_auth.provider': 'test', 'payment_auth.source': 'network', 'payment_auth.grant': 'client_credentials' },
       status: { code: SpanStatusCode.UNSET },
-      events: [{ name: 'payment_auth.token_error', attributes: { 'payment_auth.attempt': 1, 'error.type': 'provider_unavailable', 'payment_auth.retryable': true, 'payment_auth.will_retry': true } }],
+      events: [
+        {
+          name: 'payment_auth.token_error',
+          attributes: {
+            'payment_auth.attempt': 1,
+            'error.type': 'provider_unavailable',
+            'payment_auth.retryable': true,
+            'payment_auth.will_retry': true,
+          },
+        },
+      ],
       start: t0,
       end: t0 + 80,
     })
@@ -351,7 +401,8 @@ describe('a span per acquisition, metrics per outcome', () => {
     const edgeFetch = async (input: Request, init?: RequestInit) => {
       const request = new Request(input, init)
       clock.advance(25)
-      if (new URL(request.url).pathname !== '/v1/token' || request.headers.get('authorization') !== `Bearer ${credential}`) return json({ error: 'invalid_token' }, 401)
+      if (new URL(request.url).pathname !== '/v1/token' || request.headers.get('authorization') !== `Bearer ${credential}`)
+        return json({ error: 'invalid_token' }, 401)
       return json({ access_token: 'edge-tok-1', token_type: 'Bearer', expires_in: 300 }, 200, { 'cache-control': 'no-store' })
     }
     const listener = o.listener()
@@ -368,14 +419,20 @@ describe('a span per acquisition, metrics per outcome', () => {
       {
         name: 'payment_auth.token',
         kind: SpanKind.INTERNAL,
-        attributes: { 'payment_auth.provider': 'edge:stablelink', 'payment_auth.source': 'edge', 'payment_auth.grant': 'client_credentials' },
+        attributes: {
+          'payment_auth.provider': 'edge:stablelink',
+          'payment_auth.source': 'edge',
+          'payment_auth.grant': 'client_credentials',
+        },
         status: { code: SpanStatusCode.UNSET },
         events: [],
         start: t0,
         end: t0 + 25,
       },
     ])
-    expect(await o.points('payment_auth.token.acquisitions')).toEqual([{ attributes: success('client_credentials', 'edge', 'edge:stablelink'), value: 1 }])
+    expect(await o.points('payment_auth.token.acquisitions')).toEqual([
+      { attributes: success('client_credentials', 'edge', 'edge:stablelink'), value: 1 },
+    ])
   })
 })
 
@@ -389,9 +446,13 @@ describe('defaults and limits', () => {
     try {
       const api = fakeApi()
       api.valid.add('tok-1')
-      const http = ky.create({ fetch: api.fetch }).extend(withPaymentAuth({ provider: testProvider(), fetch: tokenEndpoint([issue()]).fetch, now: clock.now, onEvent: listener }))
+      const http = ky
+        .create({ fetch: api.fetch })
+        .extend(withPaymentAuth({ provider: testProvider(), fetch: tokenEndpoint([issue()]).fetch, now: clock.now, onEvent: listener }))
       await http.get('https://api.test/x').json()
-      expect(o.spans().map((s) => [s.name, s.instrumentationScope.name, s.instrumentationScope.version])).toEqual([['payment_auth.token', SCOPE, VERSION]])
+      expect(o.spans().map((s) => [s.name, s.instrumentationScope.name, s.instrumentationScope.version])).toEqual([
+        ['payment_auth.token', SCOPE, VERSION],
+      ])
       const scopes = (await o.metrics())!.scopeMetrics.map((s) => [s.scope.name, s.scope.version, s.metrics.map((m) => m.descriptor.name)])
       expect(scopes).toEqual([[SCOPE, VERSION, ['payment_auth.token.acquisitions', 'payment_auth.token.duration']]])
     } finally {
@@ -409,8 +470,10 @@ describe('defaults and limits', () => {
     const o = otel()
     const listener = o.listener()
     const t = Date.now()
-    const error = (id: string) => listener({ type: 'token_error', provider: 'test', id, code: 'network', retryable: true, attempt: 1, willRetry: true })
-    const close = (id: string) => listener({ type: 'token_failed', provider: 'test', id, source: 'network', code: 'network', startedAt: t, ms: 1 })
+    const error = (id: string) =>
+      listener({ type: 'token_error', provider: 'test', id, code: 'network', retryable: true, attempt: 1, willRetry: true })
+    const close = (id: string) =>
+      listener({ type: 'token_failed', provider: 'test', id, source: 'network', code: 'network', startedAt: t, ms: 1 })
     for (let i = 0; i < 100; i++) error(`test#${i}`)
     close('test#0') // evicted: the 36 oldest went
     close('test#36') // kept
@@ -424,7 +487,12 @@ describe('defaults and limits', () => {
       error('new') // evicts 'old' (and the rest, all older)
       close('old')
       close('new')
-      expect(o.spans().slice(3).map((s) => s.events.length)).toEqual([0, 1])
+      expect(
+        o
+          .spans()
+          .slice(3)
+          .map((s) => s.events.length),
+      ).toEqual([0, 1])
     } finally {
       vi.useRealTimers()
     }
@@ -433,9 +501,20 @@ describe('defaults and limits', () => {
   it('a closing event whose clock went back makes a zero-length span and a zero duration, never a negative one', async () => {
     const o = otel()
     const t = Date.now()
-    o.listener()({ type: 'token_acquired', provider: 'test', id: 'test#1', source: 'network', grant: 'client_credentials', expiresIn: 3600, startedAt: t, ms: -500 })
+    o.listener()({
+      type: 'token_acquired',
+      provider: 'test',
+      id: 'test#1',
+      source: 'network',
+      grant: 'client_credentials',
+      expiresIn: 3600,
+      startedAt: t,
+      ms: -500,
+    })
     expect(view(o.spans()[0]!)).toMatchObject({ start: t, end: t })
-    expect(await o.points('payment_auth.token.duration')).toEqual([{ attributes: success('client_credentials'), value: { count: 1, sum: 0 } }])
+    expect(await o.points('payment_auth.token.duration')).toEqual([
+      { attributes: success('client_credentials'), value: { count: 1, sum: 0 } },
+    ])
   })
 })
 
@@ -461,7 +540,16 @@ describe('nothing secret in any attribute', () => {
       listener({ type: 'token_error', provider, id: 'p#1', code, retryable: false, attempt: 1, willRetry: false })
       listener({ type: 'refresh_failed', provider, id: 'p#1', code })
       listener({ type: 'token_failed', provider, id: 'p#1', source: 'network', code, startedAt: t, ms: 3 })
-      listener({ type: 'token_acquired', provider, id: 'p#2', source: 'edge', grant: 'client_credentials', expiresIn: 60, startedAt: t, ms: 3 })
+      listener({
+        type: 'token_acquired',
+        provider,
+        id: 'p#2',
+        source: 'edge',
+        grant: 'client_credentials',
+        expiresIn: 60,
+        startedAt: t,
+        ms: 3,
+      })
       listener({ type: 'token_adopted', provider, id: 'p#3', source: 'store', startedAt: t, ms: 0 })
       listener({ type: 'breaker_open', provider, code, ms: 1000 })
       listener({ type: 'store_error', provider, operation: 'get' })
@@ -472,9 +560,19 @@ describe('nothing secret in any attribute', () => {
     })
     const text = await o.exported()
     // Booleans, not the text: a failure must not print the credentials it found.
-    for (const [name, credential] of Object.entries({ secret, key, SECRET, api_secret: 'api_secret' })) expect(text.includes(credential), `${name} reached an exporter`).toBe(false)
+    for (const [name, credential] of Object.entries({ secret, key, SECRET, api_secret: 'api_secret' }))
+      expect(text.includes(credential), `${name} reached an exporter`).toBe(false)
     expect(o.spans()).toHaveLength(4)
-    expect(o.spans()[0]!.attributes).toEqual({ 'payment_auth.provider': 'stablelink https://REDACTED:REDACTED@openapi.test/token', 'payment_auth.source': 'network', 'error.type': 'invalid_client' })
-    expect(o.spans()[3]!.events.map((e) => e.name)).toEqual(['payment_auth.breaker_open', 'payment_auth.store_error', 'payment_auth.token_invalidated', 'payment_auth.token_discarded'])
+    expect(o.spans()[0]!.attributes).toEqual({
+      'payment_auth.provider': 'stablelink https://REDACTED:REDACTED@openapi.test/token',
+      'payment_auth.source': 'network',
+      'error.type': 'invalid_client',
+    })
+    expect(o.spans()[3]!.events.map((e) => e.name)).toEqual([
+      'payment_auth.breaker_open',
+      'payment_auth.store_error',
+      'payment_auth.token_invalidated',
+      'payment_auth.token_discarded',
+    ])
   })
 })

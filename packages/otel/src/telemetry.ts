@@ -1,4 +1,14 @@
-import { metrics, SpanKind, SpanStatusCode, trace, type Attributes, type Counter, type Histogram, type Meter, type Tracer } from '@opentelemetry/api'
+import {
+  metrics,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+  type Attributes,
+  type Counter,
+  type Histogram,
+  type Meter,
+  type Tracer,
+} from '@opentelemetry/api'
 import type { PaymentAuthEvent, PaymentAuthEventListener } from '@payment-auth/ky'
 import { scrub } from './scrub.ts'
 import { VERSION } from './version.ts'
@@ -136,7 +146,8 @@ export function telemetry(options: TelemetryOptions = {}): PaymentAuthEventListe
         return close(event, event.startedAt, event.ms, event.id)
       case 'token_adopted':
         // No id: another context pushed it; that context's acquisition has the span.
-        if (event.id !== undefined && event.startedAt !== undefined && event.ms !== undefined) close(event, event.startedAt, event.ms, event.id)
+        if (event.id !== undefined && event.startedAt !== undefined && event.ms !== undefined)
+          close(event, event.startedAt, event.ms, event.id)
         return
       case 'token_error':
         return note(event.id, 'payment_auth.token_error', {
@@ -154,13 +165,26 @@ export function telemetry(options: TelemetryOptions = {}): PaymentAuthEventListe
         return
       }
       case 'token_invalidated':
-        return onActiveSpan('payment_auth.token_invalidated', { 'payment_auth.provider': scrub(event.provider), 'payment_auth.current': event.current })
+        return onActiveSpan('payment_auth.token_invalidated', {
+          'payment_auth.provider': scrub(event.provider),
+          'payment_auth.current': event.current,
+        })
       case 'breaker_open':
-        return onActiveSpan('payment_auth.breaker_open', { 'payment_auth.provider': scrub(event.provider), 'error.type': scrub(event.code), 'payment_auth.breaker_ms': event.ms })
+        return onActiveSpan('payment_auth.breaker_open', {
+          'payment_auth.provider': scrub(event.provider),
+          'error.type': scrub(event.code),
+          'payment_auth.breaker_ms': event.ms,
+        })
       case 'store_error':
-        return onActiveSpan('payment_auth.store_error', { 'payment_auth.provider': scrub(event.provider), 'payment_auth.store_operation': event.operation })
+        return onActiveSpan('payment_auth.store_error', {
+          'payment_auth.provider': scrub(event.provider),
+          'payment_auth.store_operation': event.operation,
+        })
       case 'token_discarded':
-        return onActiveSpan('payment_auth.token_discarded', { 'payment_auth.provider': scrub(event.provider), 'payment_auth.reason': event.reason })
+        return onActiveSpan('payment_auth.token_discarded', {
+          'payment_auth.provider': scrub(event.provider),
+          'payment_auth.reason': event.reason,
+        })
     }
   }
 }

@@ -104,7 +104,10 @@ describe('degradation to memory', () => {
     const open = vi.spyOn(indexedDB, 'open').mockImplementation(() => {
       const request = {} as IDBOpenDBRequest & { error: DOMException }
       setTimeout(() => {
-        request.error = new DOMException('A mutation operation was attempted on a database that did not allow mutations.', 'InvalidStateError')
+        request.error = new DOMException(
+          'A mutation operation was attempted on a database that did not allow mutations.',
+          'InvalidStateError',
+        )
         request.onerror?.(new Event('error'))
       })
       return request
@@ -275,7 +278,12 @@ describe('a token manager over idbStore', () => {
     expect(endpoint.calls).toBe(1)
 
     const events: PaymentAuthEvent[] = []
-    const second = createTokenManager({ provider: testProvider(), store: idbStore({ dbName }), fetch: endpoint.fetch, onEvent: (e) => events.push(e) })
+    const second = createTokenManager({
+      provider: testProvider(),
+      store: idbStore({ dbName }),
+      fetch: endpoint.fetch,
+      onEvent: (e) => events.push(e),
+    })
     expect(await second.getToken()).toBe('tok-1')
     expect(endpoint.calls).toBe(1)
     expect(events.map((e) => e.type)).toEqual(['token_adopted'])
@@ -300,7 +308,11 @@ describe('a token manager over idbStore', () => {
 
 describe('options', () => {
   it('a mistake is invalid_config from idbStore itself, naming the option', () => {
-    expect(() => idbStore({ lockTimeout: -1 })).toThrow(expect.objectContaining({ code: 'invalid_config', message: 'idbStore: `lockTimeout` must not be negative (got number)' }))
-    expect(() => idbStore({ dbName: '' })).toThrow(expect.objectContaining({ code: 'invalid_config', message: 'idbStore: `dbName` must not be empty (got string)' }))
+    expect(() => idbStore({ lockTimeout: -1 })).toThrow(
+      expect.objectContaining({ code: 'invalid_config', message: 'idbStore: `lockTimeout` must not be negative (got number)' }),
+    )
+    expect(() => idbStore({ dbName: '' })).toThrow(
+      expect.objectContaining({ code: 'invalid_config', message: 'idbStore: `dbName` must not be empty (got string)' }),
+    )
   })
 })

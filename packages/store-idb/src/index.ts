@@ -5,7 +5,17 @@
  * `subscribe` pushes fresh or removed tokens to the other contexts (BroadcastChannel).
  * Where any of those is missing it degrades (memory, no lock, no push) and says so once.
  */
-import { checkOptions, func, memoryStore, nonNegative, readRecord, text, usefulUntil, type TokenRecord, type TokenStore } from '@payment-auth/ky/store'
+import {
+  checkOptions,
+  func,
+  memoryStore,
+  nonNegative,
+  readRecord,
+  text,
+  usefulUntil,
+  type TokenRecord,
+  type TokenStore,
+} from '@payment-auth/ky/store'
 import * as v from 'valibot'
 import { createStore, del, get, promisifyRequest, set, type UseStore } from 'idb-keyval'
 import { broadcaster } from './broadcast.ts'
@@ -184,14 +194,23 @@ export function idbStore(options: IdbStoreOptions = {}): IdbStore {
 
   return {
     async get(key) {
-      return run(async (use) => fresh(await get<unknown>(key, use)), (m) => m.get(key))
+      return run(
+        async (use) => fresh(await get<unknown>(key, use)),
+        (m) => m.get(key),
+      )
     },
     async set(key, record, { ttlSeconds }) {
-      await run((use) => set(key, record, use), (m) => m.set(key, record, { ttlSeconds }))
+      await run(
+        (use) => set(key, record, use),
+        (m) => m.set(key, record, { ttlSeconds }),
+      )
       channel.post(key, record)
     },
     async delete(key) {
-      await run((use) => del(key, use), (m) => m.delete(key))
+      await run(
+        (use) => del(key, use),
+        (m) => m.delete(key),
+      )
       channel.post(key, null)
     },
     async lock<T>(key: string, fn: () => Promise<T>): Promise<T> {

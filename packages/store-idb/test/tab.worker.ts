@@ -51,7 +51,13 @@ async function run(command: TabCommand): Promise<unknown> {
         onEvent: (e) => events.push(e),
         ...(command.lockTimeout !== undefined && { lockTimeout: command.lockTimeout }),
       })
-      tokens = createTokenManager({ provider: testProvider(), store, fetch: fetchFromPage, timeout: 60_000, onEvent: (e) => events.push(e) })
+      tokens = createTokenManager({
+        provider: testProvider(),
+        store,
+        fetch: fetchFromPage,
+        timeout: 60_000,
+        onEvent: (e) => events.push(e),
+      })
       return true
     }
     case 'getToken':

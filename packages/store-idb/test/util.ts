@@ -5,7 +5,8 @@ import { idbStore } from '../src/index.ts'
 
 let seq = 0
 /** A database name no other test uses. */
-export const uniqueDb = (prefix = 'payment-auth-test') => `${prefix}-${Date.now().toString(36)}-${(seq++).toString(36)}-${Math.random().toString(36).slice(2, 8)}`
+export const uniqueDb = (prefix = 'payment-auth-test') =>
+  `${prefix}-${Date.now().toString(36)}-${(seq++).toString(36)}-${Math.random().toString(36).slice(2, 8)}`
 
 /** The shared TokenStore contract against idbStore, one fresh database per store (happy-dom and Chromium). */
 export function idbContract(name: string): void {

@@ -36,7 +36,10 @@ export const KV_MIN_TTL = 60
  * }
  * ```
  */
-const Namespace = v.object({ get: func, put: func, delete: func }, 'must be a KV namespace binding, e.g. env.TOKENS (is the binding configured?)')
+const Namespace = v.object(
+  { get: func, put: func, delete: func },
+  'must be a KV namespace binding, e.g. env.TOKENS (is the binding configured?)',
+)
 const Options = v.object({ prefix: v.optional(v.string('must be a string')), now: v.optional(func) }, 'must be an object')
 
 export function kvStore(namespace: KvNamespaceLike, options: KvStoreOptions = {}): TokenStore {

@@ -23,7 +23,12 @@ storeContract({
 })
 
 const clock = () => fakeClock()
-const record = (t: number, lifeMs: number): TokenRecord => ({ v: 1, accessToken: `at-${crypto.randomUUID()}`, receivedAt: t, expiresAt: t + lifeMs })
+const record = (t: number, lifeMs: number): TokenRecord => ({
+  v: 1,
+  accessToken: `at-${crypto.randomUUID()}`,
+  receivedAt: t,
+  expiresAt: t + lifeMs,
+})
 
 describe('kvStore specifics', () => {
   it('floors expirationTtl at 60 s: a 5-second token is accepted by KV and expires at 60 s at the earliest', async () => {
@@ -63,13 +68,25 @@ describe('kvStore specifics', () => {
 })
 
 describe('the token manager over kvStore', () => {
-  const provider = defineProvider({ name: 'kvtest', key: `kvtest ${crypto.randomUUID()}`, buildTokenRequest: () => new Request('https://auth.test/token', { method: 'POST' }) })
+  const provider = defineProvider({
+    name: 'kvtest',
+    key: `kvtest ${crypto.randomUUID()}`,
+    buildTokenRequest: () => new Request('https://auth.test/token', { method: 'POST' }),
+  })
   const endpoint = () => {
     const e = { calls: 0, fetch: async () => (e.calls++, Response.json({ access_token: `tok-${e.calls}`, expires_in: 3600 })) }
     return e
   }
   const counting = (inner: KvNamespaceLike) => {
-    const c = { reads: 0, ns: { ...inner, get: (k: string, t: 'text') => (c.reads++, inner.get(k, t)), put: inner.put.bind(inner), delete: inner.delete.bind(inner) } }
+    const c = {
+      reads: 0,
+      ns: {
+        ...inner,
+        get: (k: string, t: 'text') => (c.reads++, inner.get(k, t)),
+        put: inner.put.bind(inner),
+        delete: inner.delete.bind(inner),
+      },
+    }
     return c
   }
 
@@ -98,8 +115,13 @@ describe('the token manager over kvStore', () => {
 describe('options', () => {
   it('a missing binding is invalid_config from kvStore itself, not a crash on the first request', () => {
     expect(() => kvStore(undefined as unknown as KvNamespaceLike)).toThrow(
-      expect.objectContaining({ code: 'invalid_config', message: 'kvStore: `namespace` must be a KV namespace binding, e.g. env.TOKENS (is the binding configured?) (got undefined)' }),
+      expect.objectContaining({
+        code: 'invalid_config',
+        message: 'kvStore: `namespace` must be a KV namespace binding, e.g. env.TOKENS (is the binding configured?) (got undefined)',
+      }),
     )
-    expect(() => kvStore(env.TOKENS, { prefix: 7 as unknown as string })).toThrow(expect.objectContaining({ message: 'kvStore: `options.prefix` must be a string (got number)' }))
+    expect(() => kvStore(env.TOKENS, { prefix: 7 as unknown as string })).toThrow(
+      expect.objectContaining({ message: 'kvStore: `options.prefix` must be a string (got number)' }),
+    )
   })
 })

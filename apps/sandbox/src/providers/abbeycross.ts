@@ -10,22 +10,11 @@
  * `parameter_value`, as the real provider does), malformed body 400.
  */
 import { isRecord, randomToken, readJson, tokenJson, uuid } from '../http.ts'
-import {
-  applyCasing,
-  checkClient,
-  formatExpiresIn,
-  issueAccessToken,
-  type ProviderState,
-  type SandboxState,
-} from '../state.ts'
+import { applyCasing, checkClient, formatExpiresIn, issueAccessToken, type ProviderState, type SandboxState } from '../state.ts'
 import type { Dialect } from './dialect.ts'
 
 /** An AbbeyCross error body. */
-export function abbeyError(
-  code: string,
-  text: string,
-  parameter?: { name: string; value: unknown },
-): Record<string, unknown> {
+export function abbeyError(code: string, text: string, parameter?: { name: string; value: unknown }): Record<string, unknown> {
   const body: Record<string, unknown> = { errorId: uuid(), code, text }
   if (parameter) {
     body['parameter_name'] = parameter.name
@@ -56,10 +45,7 @@ async function handleToken(state: SandboxState, p: ProviderState, request: Reque
   const clientId = body.value['client_id'] as string
   const clientSecret = body.value['client_secret'] as string
   if (!checkClient(p, clientId, clientSecret)) {
-    return tokenJson(
-      abbeyError('invalid_credentials', 'Invalid client credentials', { name: 'client_secret', value: clientSecret }),
-      401,
-    )
+    return tokenJson(abbeyError('invalid_credentials', 'Invalid client credentials', { name: 'client_secret', value: clientSecret }), 401)
   }
   const token = issueAccessToken(state, p, clientId, null)
   return tokenJson(tokenObject(p, token.value))

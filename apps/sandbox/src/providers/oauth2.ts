@@ -13,14 +13,7 @@
  * 401 `invalid_client` (with `WWW-Authenticate: Basic` unless the client sent an assertion).
  */
 import { randomToken, tokenJson } from '../http.ts'
-import {
-  applyCasing,
-  checkClient,
-  formatExpiresIn,
-  issueAccessToken,
-  type ProviderState,
-  type SandboxState,
-} from '../state.ts'
+import { applyCasing, checkClient, formatExpiresIn, issueAccessToken, type ProviderState, type SandboxState } from '../state.ts'
 import { authenticateAssertion, hasClientAssertion } from './client-assertion.ts'
 import type { Dialect } from './dialect.ts'
 import {

@@ -31,12 +31,7 @@ function envelopeError(retcode: number, retmsg: string): Response {
   return tokenJson({ retcode, retmsg, retdata: null, success: false })
 }
 
-function tokenObject(
-  p: ProviderState,
-  accessToken: string,
-  refreshToken: string,
-  refreshExpiresIn: number,
-): Record<string, unknown> {
+function tokenObject(p: ProviderState, accessToken: string, refreshToken: string, refreshExpiresIn: number): Record<string, unknown> {
   return applyCasing(p.config, {
     access_token: accessToken,
     token_type: 'bearer',

@@ -9,14 +9,7 @@
  * a body that is not such JSON: 400 `{error:"invalid_request", ...}`.
  */
 import { base64urlEncode, base64urlString, isRecord, randomToken, readJson, tokenJson } from '../http.ts'
-import {
-  applyCasing,
-  checkClient,
-  formatExpiresIn,
-  issueAccessToken,
-  type ProviderState,
-  type SandboxState,
-} from '../state.ts'
+import { applyCasing, checkClient, formatExpiresIn, issueAccessToken, type ProviderState, type SandboxState } from '../state.ts'
 import { SANDBOX_ORIGIN } from '../types.ts'
 import type { Dialect } from './dialect.ts'
 
@@ -85,6 +78,5 @@ export const stonexDialect: Dialect = {
   tokenPath: '/api/v/authentication',
   grantOf: () => Promise.resolve('client_credentials'),
   handleToken,
-  sampleAnswer: async (state, p) =>
-    tokenObject(p, (await signJwt(state, p, `${SANDBOX_ORIGIN}/stonex/oauth2`, 'sample')).jwt),
+  sampleAnswer: async (state, p) => tokenObject(p, (await signJwt(state, p, `${SANDBOX_ORIGIN}/stonex/oauth2`, 'sample')).jwt),
 }

@@ -10,7 +10,6 @@ export interface AbbeycrossOptions {
   apiBaseUrl?: string
 }
 
-
 /**
  * AbbeyCross: JSON `{client_id, client_secret}` to `/v1/oauth/token`. The success body is
  * undocumented, so RFC names and camelCase (`accessToken`, `expiresIn`) are both accepted.

@@ -6,12 +6,13 @@ import { oauth2 } from './oauth2.ts'
 import { stablelink } from './stablelink.ts'
 import { stonex } from './stonex.ts'
 
-const failure = (provider: Provider, response: Response) => provider.processTokenResponse(response).then(
-  () => {
-    throw new Error('expected a PaymentAuthError')
-  },
-  (e: unknown) => e,
-)
+const failure = (provider: Provider, response: Response) =>
+  provider.processTokenResponse(response).then(
+    () => {
+      throw new Error('expected a PaymentAuthError')
+    },
+    (e: unknown) => e,
+  )
 
 describe('stablelink', () => {
   const provider = stablelink({ baseUrl: 'https://openapi.dev.stablelink.app/gp//', apiKey: 'key-1', apiSecret: 'sec-1' })
@@ -31,13 +32,19 @@ describe('stablelink', () => {
 
   it('unwraps the {retcode, retdata, success} envelope', async () => {
     const set = await provider.processTokenResponse(
-      json({ retcode: 200, retdata: { access_token: 'a', token_type: 'bearer', expires_in: 21600, refresh_token: 'r', rt_expires_in: 43200 }, success: true }),
+      json({
+        retcode: 200,
+        retdata: { access_token: 'a', token_type: 'bearer', expires_in: 21600, refresh_token: 'r', rt_expires_in: 43200 },
+        success: true,
+      }),
     )
     expect(set).toEqual({ accessToken: 'a', expiresIn: 21600, refreshToken: 'r', refreshExpiresIn: 43200 })
   })
 
   it('accepts the refresh answer unwrapped', async () => {
-    const set = await provider.processTokenResponse(json({ access_token: 'b', expires_in: 21600, refresh_token: 'r', rt_expires_in: 43200, token_type: 'bearer' }))
+    const set = await provider.processTokenResponse(
+      json({ access_token: 'b', expires_in: 21600, refresh_token: 'r', rt_expires_in: 43200, token_type: 'bearer' }),
+    )
     expect(set.accessToken).toBe('b')
   })
 
@@ -86,13 +93,19 @@ describe('oauth2', () => {
   })
 
   it('parses the RFC 6749 answer, token_type in any case', async () => {
-    const set = await oauth2(base).processTokenResponse(json({ access_token: 'd1U', token_type: 'BEARER', expires_in: 36000, scope: 'read write' }))
+    const set = await oauth2(base).processTokenResponse(
+      json({ access_token: 'd1U', token_type: 'BEARER', expires_in: 36000, scope: 'read write' }),
+    )
     expect(set).toEqual({ accessToken: 'd1U', expiresIn: 36000, scope: 'read write' })
   })
 
   it('maps RFC errors: 400 invalid_request, 401 invalid_client, 429 rate_limited with Retry-After', async () => {
     const p = oauth2(base)
-    expect(await failure(p, json({ error: 'invalid_request', error_description: 'x' }, 400))).toMatchObject({ code: 'invalid_request', status: 400, retryable: false })
+    expect(await failure(p, json({ error: 'invalid_request', error_description: 'x' }, 400))).toMatchObject({
+      code: 'invalid_request',
+      status: 400,
+      retryable: false,
+    })
     expect(await failure(p, json({ error: 'invalid_client' }, 401))).toMatchObject({ code: 'invalid_client', status: 401 })
     expect(await failure(p, json({ error: 'invalid_client' }, 400))).toMatchObject({ code: 'invalid_client' })
     expect(await failure(p, json({}, 429, { 'retry-after': '7' }))).toMatchObject({ code: 'rate_limited', retryable: true, retryAfter: 7 })
@@ -107,7 +120,11 @@ describe('oauth2', () => {
 
 describe('stonex', () => {
   it('posts JSON {client_id, client_secret} to {baseUrl}/api/v/authentication', async () => {
-    const request = await stonex({ baseUrl: 'https://api.sandbox.payments.stonex.com/', clientId: 'c', clientSecret: 's' }).buildTokenRequest({ type: 'client_credentials' })
+    const request = await stonex({
+      baseUrl: 'https://api.sandbox.payments.stonex.com/',
+      clientId: 'c',
+      clientSecret: 's',
+    }).buildTokenRequest({ type: 'client_credentials' })
     expect(request.url).toBe('https://api.sandbox.payments.stonex.com/api/v/authentication')
     expect(request.headers.get('content-type')).toBe('application/json')
     expect(await request.json()).toEqual({ client_id: 'c', client_secret: 's' })
@@ -132,7 +149,10 @@ describe('abbeycross', () => {
   })
 
   it('accepts camelCase and snake_case answers', async () => {
-    expect(await p.processTokenResponse(json({ accessToken: 'cc', expiresIn: '900', tokenType: 'Bearer' }))).toEqual({ accessToken: 'cc', expiresIn: 900 })
+    expect(await p.processTokenResponse(json({ accessToken: 'cc', expiresIn: '900', tokenType: 'Bearer' }))).toEqual({
+      accessToken: 'cc',
+      expiresIn: 900,
+    })
     expect(await p.processTokenResponse(json({ access_token: 'sc', expires_in: 900 }))).toEqual({ accessToken: 'sc', expiresIn: 900 })
   })
 

@@ -8,7 +8,11 @@ import { edge } from './edge.ts'
 
 /** A fake edge Worker: /v1/token and /v1/token/invalidate with compare-and-invalidate, counting calls. */
 function fakeEdge() {
-  const state = { current: 'edge-tok-1', n: 1, calls: [] as Array<{ path: string; body: Record<string, unknown>; authorization: string | null }> }
+  const state = {
+    current: 'edge-tok-1',
+    n: 1,
+    calls: [] as Array<{ path: string; body: Record<string, unknown>; authorization: string | null }>,
+  }
   const fetch = async (input: Request | URL | string, init?: RequestInit) => {
     const request = new Request(input, init)
     const path = new URL(request.url).pathname
@@ -24,7 +28,10 @@ function fakeEdge() {
 describe('edge dialect', () => {
   it('asks POST {url}/v1/token with the caller credential as Bearer and {provider, scope}', async () => {
     const e = fakeEdge()
-    const tokens = createTokenManager({ provider: edge({ url: 'https://auth.test/', provider: 'stablelink', credential: 'caller-key', scope: 'read' }), fetch: e.fetch })
+    const tokens = createTokenManager({
+      provider: edge({ url: 'https://auth.test/', provider: 'stablelink', credential: 'caller-key', scope: 'read' }),
+      fetch: e.fetch,
+    })
     expect(await tokens.getToken()).toBe('edge-tok-1')
     expect(e.calls).toEqual([{ path: '/v1/token', body: { provider: 'stablelink', scope: 'read' }, authorization: 'Bearer caller-key' }])
   })
@@ -32,7 +39,10 @@ describe('edge dialect', () => {
   it('calls a credential function for each token request', async () => {
     const e = fakeEdge()
     let asked = 0
-    const tokens = createTokenManager({ provider: edge({ url: 'https://auth.test', provider: 'oauth2', credential: async () => (asked++, 'caller-key') }), fetch: e.fetch })
+    const tokens = createTokenManager({
+      provider: edge({ url: 'https://auth.test', provider: 'oauth2', credential: async () => (asked++, 'caller-key') }),
+      fetch: e.fetch,
+    })
     await tokens.getToken()
     await tokens.getToken({ forceRefresh: true })
     expect(asked).toBe(2)
@@ -48,7 +58,12 @@ describe('edge dialect', () => {
     const clock = fakeClock()
     const client = ky.create({ fetch: api }).extend(
       withPaymentAuth({
-        provider: edge({ url: 'https://auth.test', provider: 'stablelink', credential: 'caller-key', apiBaseUrl: 'https://api.provider.test' }),
+        provider: edge({
+          url: 'https://auth.test',
+          provider: 'stablelink',
+          credential: 'caller-key',
+          apiBaseUrl: 'https://api.provider.test',
+        }),
         fetch: e.fetch,
         now: clock.now,
       }),
@@ -63,7 +78,9 @@ describe('edge dialect', () => {
   })
 
   it('sends the token only to apiBaseUrl (no default origin without it)', async () => {
-    expect(edge({ url: 'https://auth.test', provider: 'p', credential: 'k', apiBaseUrl: 'https://api.p.test/v2' }).origins).toEqual(['https://api.p.test'])
+    expect(edge({ url: 'https://auth.test', provider: 'p', credential: 'k', apiBaseUrl: 'https://api.p.test/v2' }).origins).toEqual([
+      'https://api.p.test',
+    ])
     expect(edge({ url: 'https://auth.test', provider: 'p', credential: 'k' }).origins).toEqual([])
   })
 
@@ -72,7 +89,10 @@ describe('edge dialect', () => {
     const fail = (r: Response) => p.processTokenResponse(r).catch((e: unknown) => e)
     expect(await fail(json({ error: 'invalid_token' }, 401))).toMatchObject({ code: 'unauthorized_caller', retryable: false })
     expect(await fail(json({ error: 'insufficient_scope' }, 403))).toMatchObject({ code: 'forbidden' })
-    expect(await fail(json({ error: 'upstream_unavailable' }, 503, { 'retry-after': '30' }))).toMatchObject({ code: 'provider_unavailable', retryAfter: 30 })
+    expect(await fail(json({ error: 'upstream_unavailable' }, 503, { 'retry-after': '30' }))).toMatchObject({
+      code: 'provider_unavailable',
+      retryAfter: 30,
+    })
     expect(await fail(json({ error: 'upstream_error' }, 502))).toMatchObject({ code: 'provider_unavailable' })
   })
 

@@ -16,7 +16,13 @@ export interface EdgeOptions {
 }
 
 const Options = v.object(
-  { url: httpUrl, provider: text, credential: v.union([text, func], 'must be a string or a function returning one'), scope: optionalText, apiBaseUrl: v.optional(httpUrl) },
+  {
+    url: httpUrl,
+    provider: text,
+    credential: v.union([text, func], 'must be a string or a function returning one'),
+    scope: optionalText,
+    apiBaseUrl: v.optional(httpUrl),
+  },
   'must be an object',
 )
 

@@ -41,7 +41,14 @@ const formEncode = (value: string) => encodeURIComponent(value).replace(/%20/g, 
  * ```
  */
 export function oauth2(options: OAuth2Options): Provider {
-  const { tokenUrl, clientId, clientSecret, scope, authMethod = 'client_secret_basic', apiBaseUrl } = checkOptions('oauth2', Options, options)
+  const {
+    tokenUrl,
+    clientId,
+    clientSecret,
+    scope,
+    authMethod = 'client_secret_basic',
+    apiBaseUrl,
+  } = checkOptions('oauth2', Options, options)
   return defineProvider({
     name: 'oauth2',
     key: scope ? `oauth2 ${tokenUrl} ${clientId} ${scope}` : `oauth2 ${tokenUrl} ${clientId}`,

@@ -10,7 +10,6 @@ export interface StonexOptions {
   apiBaseUrl?: string
 }
 
-
 /**
  * StoneX Payments: JSON `{client_id, client_secret}` to `/api/v/authentication`; the token is a
  * JWT whose `exp` is used when the answer has no `expires_in`.
