@@ -22,7 +22,7 @@
  * add that matter here (a private key, its algorithm, RSA >= 2048 bits) are made below, and
  * `@payment-auth/ky` keeps valibot as its only dependency.
  */
-import { PaymentAuthError, type PaymentAuthErrorCode } from './errors.ts'
+import { PaymentAuthError } from './errors.ts'
 
 /**
  * Adds a client's authentication to a token request: `body` is its form body, `headers` its
@@ -56,8 +56,7 @@ export const CLIENT_ASSERTION_LIFETIME = 60
 
 /** A mistake in the options: thrown by the factory, or by the first call for what only signing finds out. */
 function invalidConfig(message: string): PaymentAuthError {
-  // TODO: invalid_config lands in errors.ts
-  return new PaymentAuthError(message, { code: 'invalid_config' as PaymentAuthErrorCode, provider: 'oauth2' })
+  return new PaymentAuthError(`oauth2: ${message}`, { code: 'invalid_config', provider: 'oauth2' })
 }
 
 function assertSecret(secret: unknown): asserts secret is string {
@@ -108,13 +107,14 @@ export function tlsClientAuth(): ClientAuth {
 }
 
 /** What WebCrypto needs to import and to sign with each algorithm. */
-const ALGORITHMS: Record<
-  ClientAssertionAlg,
-  { importParams: RsaHashedImportParams | EcKeyImportParams | Algorithm; signParams: Algorithm | RsaPssParams | EcdsaParams }
-> = {
+// WebCrypto's parameter types, named from the API itself so they exist in every runtime's lib (DOM, workers-types).
+type ImportParams = Parameters<SubtleCrypto['importKey']>[2]
+type SignParams = Parameters<SubtleCrypto['sign']>[0]
+
+const ALGORITHMS: Record<ClientAssertionAlg, { importParams: ImportParams; signParams: SignParams }> = {
   RS256: { importParams: { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' }, signParams: { name: 'RSASSA-PKCS1-v1_5' } },
-  PS256: { importParams: { name: 'RSA-PSS', hash: 'SHA-256' }, signParams: { name: 'RSA-PSS', saltLength: 32 } as RsaPssParams },
-  ES256: { importParams: { name: 'ECDSA', namedCurve: 'P-256' }, signParams: { name: 'ECDSA', hash: 'SHA-256' } as EcdsaParams },
+  PS256: { importParams: { name: 'RSA-PSS', hash: 'SHA-256' }, signParams: { name: 'RSA-PSS', saltLength: 32 } as SignParams },
+  ES256: { importParams: { name: 'ECDSA', namedCurve: 'P-256' }, signParams: { name: 'ECDSA', hash: 'SHA-256' } as SignParams },
   EdDSA: { importParams: { name: 'Ed25519' }, signParams: { name: 'Ed25519' } },
 }
 
@@ -130,7 +130,7 @@ function jwkAlgs(jwk: JsonWebKey): ClientAssertionAlg[] {
 
 /** The one algorithm a CryptoKey can sign with (WebCrypto binds a key to its algorithm and hash), or `undefined`. */
 function cryptoKeyAlg(key: CryptoKey): ClientAssertionAlg | undefined {
-  const { name, hash, namedCurve } = key.algorithm as KeyAlgorithm & { hash?: { name: string }; namedCurve?: string }
+  const { name, hash, namedCurve } = key.algorithm as { name: string; hash?: { name: string }; namedCurve?: string }
   if (name === 'RSASSA-PKCS1-v1_5' && hash?.name === 'SHA-256') return 'RS256'
   if (name === 'RSA-PSS' && hash?.name === 'SHA-256') return 'PS256'
   if (name === 'ECDSA' && namedCurve === 'P-256') return 'ES256'
@@ -140,7 +140,7 @@ function cryptoKeyAlg(key: CryptoKey): ClientAssertionAlg | undefined {
 
 /** RSA keys under 2048 bits are refused, as jose and RFC 7518 section 3.3 ask. */
 function assertRsaSize(key: CryptoKey): void {
-  const { modulusLength } = key.algorithm as Partial<RsaKeyAlgorithm>
+  const { modulusLength } = key.algorithm as { modulusLength?: number }
   if (modulusLength !== undefined && modulusLength < 2048) throw invalidConfig('privateKey: RSA keys must be 2048 bits or larger')
 }
 

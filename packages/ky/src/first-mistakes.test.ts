@@ -114,7 +114,9 @@ describe('options are checked by the factory that was given them (invalid_config
       oauth2({ tokenUrl: 'https://auth.test/token', clientId: 'id', clientSecret: undefined as unknown as string }),
     )
     expect(error.code).toBe('invalid_config')
-    expect(error.message).toBe('oauth2: `clientSecret` must be a string (got undefined) (is an environment variable unset?)')
+    expect(error.message).toBe(
+      'oauth2: `clientSecret` is required for client_secret_basic (got undefined) (is an environment variable unset?)',
+    )
   })
 
   it('a secret of the wrong type is named, and its value never shown', () => {

@@ -2,7 +2,7 @@ import * as v from 'valibot'
 import { processOAuthResponse } from './answer.ts'
 import { redact } from './errors.ts'
 import type { TokenSource } from './events.ts'
-import { checkOptions, func, origins, text } from './options.ts'
+import { BaseUrlCredentials, checkOptions, func, origins, text } from './options.ts'
 
 /** What the token manager asks a provider for. `rejected` names the token an API just refused. */
 export type TokenGrant = { type: 'client_credentials'; rejected?: string } | { type: 'refresh_token'; refreshToken: string }
@@ -112,11 +112,36 @@ export function joinUrl(baseUrl: string, path: string): string {
   return baseUrl.replace(/\/+$/, '') + path
 }
 
-/** A JSON `{client_id, client_secret}` POST (StoneX, AbbeyCross). */
-export function jsonCredentialsRequest(url: string, clientId: string, clientSecret: string): Request {
-  return new Request(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', accept: 'application/json' },
-    body: JSON.stringify({ client_id: clientId, client_secret: clientSecret }),
+/** The options of a dialect whose token endpoint takes JSON `{client_id, client_secret}` under `baseUrl` (StoneX, AbbeyCross). */
+export interface BaseUrlCredentialsOptions {
+  /** e.g. `https://api.sandbox.payments.stonex.com`; any path is kept. */
+  baseUrl: string
+  clientId: string
+  clientSecret: string
+  /** The API's base URL when it is not on `baseUrl`'s origin: its origin is where the token may be sent by default. */
+  apiBaseUrl?: string
+}
+
+/** A dialect that POSTs JSON `{client_id, client_secret}` to `{baseUrl}{path}` (StoneX, AbbeyCross). */
+export function jsonCredentialsProvider(
+  name: string,
+  path: string,
+  options: BaseUrlCredentialsOptions,
+  processTokenResponse?: ProviderDefinition['processTokenResponse'],
+): Provider {
+  const { baseUrl, clientId, clientSecret, apiBaseUrl } = checkOptions(name, BaseUrlCredentials, options)
+  const url = joinUrl(baseUrl, path)
+  return defineProvider({
+    name,
+    key: `${name} ${url} ${clientId}`,
+    origins: [apiBaseUrl ?? baseUrl],
+    secrets: [clientSecret],
+    buildTokenRequest: () =>
+      new Request(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/json' },
+        body: JSON.stringify({ client_id: clientId, client_secret: clientSecret }),
+      }),
+    ...(processTokenResponse && { processTokenResponse }),
   })
 }

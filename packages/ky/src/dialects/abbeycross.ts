@@ -1,14 +1,7 @@
 import { errorForAnswer, readJson, toTokenSet } from '../answer.ts'
-import { BaseUrlCredentials, checkOptions } from '../options.ts'
-import { defineProvider, joinUrl, jsonCredentialsRequest, type Provider } from '../provider.ts'
+import { type BaseUrlCredentialsOptions, jsonCredentialsProvider, type Provider } from '../provider.ts'
 
-export interface AbbeycrossOptions {
-  baseUrl: string
-  clientId: string
-  clientSecret: string
-  /** The API's base URL when it is not on `baseUrl`'s origin: its origin is where the token may be sent by default. */
-  apiBaseUrl?: string
-}
+export type AbbeycrossOptions = BaseUrlCredentialsOptions
 
 /**
  * AbbeyCross: JSON `{client_id, client_secret}` to `/v1/oauth/token`. The success body is
@@ -23,27 +16,18 @@ export interface AbbeycrossOptions {
  * ```
  */
 export function abbeycross(options: AbbeycrossOptions): Provider {
-  const { baseUrl, clientId, clientSecret, apiBaseUrl } = checkOptions('abbeycross', BaseUrlCredentials, options)
-  const url = joinUrl(baseUrl, '/v1/oauth/token')
-  return defineProvider({
-    name: 'abbeycross',
-    key: `abbeycross ${url} ${clientId}`,
-    origins: [apiBaseUrl ?? baseUrl],
-    secrets: [clientSecret],
-    buildTokenRequest: () => jsonCredentialsRequest(url, clientId, clientSecret),
-    async processTokenResponse(response, provider) {
-      const body = (await readJson(response)) as Record<string, unknown> | undefined
-      if (!response.ok) throw errorForAnswer(provider, response, body)
-      const o = typeof body === 'object' && body !== null ? body : {}
-      return toTokenSet(
-        {
-          access_token: o.access_token ?? o.accessToken,
-          expires_in: o.expires_in ?? o.expiresIn,
-          refresh_token: o.refresh_token ?? o.refreshToken,
-          scope: o.scope,
-        },
-        provider,
-      )
-    },
+  return jsonCredentialsProvider('abbeycross', '/v1/oauth/token', options, async (response, provider) => {
+    const body = (await readJson(response)) as Record<string, unknown> | undefined
+    if (!response.ok) throw errorForAnswer(provider, response, body)
+    const o = typeof body === 'object' && body !== null ? body : {}
+    return toTokenSet(
+      {
+        access_token: o.access_token ?? o.accessToken,
+        expires_in: o.expires_in ?? o.expiresIn,
+        refresh_token: o.refresh_token ?? o.refreshToken,
+        scope: o.scope,
+      },
+      provider,
+    )
   })
 }

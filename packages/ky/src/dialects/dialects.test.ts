@@ -5,6 +5,8 @@ import { abbeycross } from './abbeycross.ts'
 import { oauth2 } from './oauth2.ts'
 import { stablelink } from './stablelink.ts'
 import { stonex } from './stonex.ts'
+import { checkout, paypal } from './presets.ts'
+import { createTokenManager } from '../manager.ts'
 
 const failure = (provider: Provider, response: Response) =>
   provider.processTokenResponse(response).then(
@@ -180,5 +182,95 @@ describe('defineProvider', () => {
     })
     expect(await custom.processTokenResponse(new Response(' raw-token '))).toEqual({ accessToken: 'raw-token', expiresIn: 60 })
     expect(plain.key).toBe('acme')
+  })
+})
+
+describe('client authentication of oauth2 and the presets', () => {
+  const built = async (provider: Provider) => provider.buildTokenRequest({ type: 'client_credentials' })
+
+  it('private_key_jwt: client_id, the assertion type and a fresh assertion per call, aud = the token URL, exp - iat = 60', async () => {
+    const { privateKey, publicKey } = await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign', 'verify'])
+    const provider = oauth2({ tokenUrl: 'https://auth.test/token', clientId: 'client-1', privateKey, keyId: 'k1' })
+    const forms = await Promise.all([built(provider), built(provider)].map(async (r) => new URLSearchParams(await (await r).text())))
+    const [a, b] = forms.map((f) => f.get('client_assertion')!)
+    expect(a).not.toBe(b)
+    for (const form of forms) {
+      expect(form.get('client_id')).toBe('client-1')
+      expect(form.get('client_assertion_type')).toBe('urn:ietf:params:oauth:client-assertion-type:jwt-bearer')
+    }
+    const [header, claims, signature] = a!.split('.')
+    const decode = (part: string) => JSON.parse(atob(part.replace(/-/g, '+').replace(/_/g, '/')))
+    expect(decode(header!)).toEqual({ alg: 'ES256', typ: 'JWT', kid: 'k1' })
+    const c = decode(claims!)
+    expect(c).toMatchObject({ iss: 'client-1', sub: 'client-1', aud: 'https://auth.test/token' })
+    expect(c.exp - c.iat).toBe(60)
+    const raw = Uint8Array.from(atob(signature!.replace(/-/g, '+').replace(/_/g, '/')), (ch) => ch.charCodeAt(0))
+    const ok = await crypto.subtle.verify(
+      { name: 'ECDSA', hash: 'SHA-256' },
+      publicKey,
+      raw,
+      new TextEncoder().encode(`${header}.${claims}`),
+    )
+    expect(ok).toBe(true)
+    expect((await built(provider)).headers.get('authorization')).toBeNull()
+  })
+
+  it('tls_client_auth: only client_id in the body, no secret anywhere', async () => {
+    const request = await built(oauth2({ tokenUrl: 'https://auth.test/token', clientId: 'c', authMethod: 'tls_client_auth' }))
+    expect(await request.text()).toBe('grant_type=client_credentials&client_id=c')
+    expect(request.headers.get('authorization')).toBeNull()
+  })
+
+  it('what a method needs must be given: invalid_config naming it', () => {
+    expect(() => oauth2({ tokenUrl: 'https://auth.test/token', clientId: 'c', authMethod: 'private_key_jwt' })).toThrow(
+      expect.objectContaining({
+        code: 'invalid_config',
+        message: 'oauth2: `privateKey` is required for private_key_jwt (got undefined) (is an environment variable unset?)',
+      }),
+    )
+    expect(() =>
+      oauth2({ tokenUrl: 'https://auth.test/token', clientId: 'c', privateKey: { kty: 'EC', crv: 'P-256', x: 'x', y: 'y' } }),
+    ).toThrow(expect.objectContaining({ code: 'invalid_config' }))
+  })
+
+  it('a private JWK never reaches an error, even when the provider echoes it', async () => {
+    const jwk = await crypto.subtle.exportKey(
+      'jwk',
+      (await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign'])).privateKey,
+    )
+    const provider = oauth2({ tokenUrl: 'https://auth.test/token', clientId: 'c', privateKey: jwk })
+    const tokens = createTokenManager({
+      provider,
+      fetch: async () => new Response(JSON.stringify({ error: 'invalid_client', error_description: `bad key ${jwk.d}` }), { status: 401 }),
+    })
+    const error = await tokens.getToken().catch((e: unknown) => e)
+    expect(JSON.stringify(error)).not.toContain(jwk.d)
+    expect((error as { providerMessage: string }).providerMessage).toBe('bad key [redacted]')
+  })
+
+  it('paypal(): the sandbox by default, Basic auth, the API on the same base', async () => {
+    const provider = paypal({ clientId: 'AaB-c_d.e', clientSecret: 'pp-secret' })
+    const request = await built(provider)
+    expect(request.url).toBe('https://api-m.sandbox.paypal.com/v1/oauth2/token')
+    expect(request.headers.get('authorization')).toBe(`Basic ${btoa('AaB-c_d.e:pp-secret')}`)
+    expect(provider.origins).toEqual(['https://api-m.sandbox.paypal.com'])
+    expect((await built(paypal({ clientId: 'a', clientSecret: 'b', environment: 'live' }))).url).toBe(
+      'https://api-m.paypal.com/v1/oauth2/token',
+    )
+    expect(provider.name).toBe('paypal')
+  })
+
+  it('checkout(): the token at access.*, the token goes to api.* by default (the split host)', async () => {
+    const provider = checkout({ clientId: 'ack_1', clientSecret: 'sk_sbox', scope: 'gateway' })
+    const request = await built(provider)
+    expect(request.url).toBe('https://access.sandbox.checkout.com/connect/token')
+    expect(await request.text()).toBe('grant_type=client_credentials&scope=gateway')
+    expect(provider.origins).toEqual(['https://api.sandbox.checkout.com'])
+    expect(
+      checkout({ clientId: 'a', clientSecret: 'b', environment: 'live', apiBaseUrl: 'https://pk123.api.checkout.com' }).origins,
+    ).toEqual(['https://pk123.api.checkout.com'])
+    expect(() => checkout({ clientId: 'a', clientSecret: 'b', environment: 'prod' as never })).toThrow(
+      expect.objectContaining({ message: "checkout: `environment` must be 'sandbox' or 'live' (got string)" }),
+    )
   })
 })

@@ -1,14 +1,6 @@
-import { BaseUrlCredentials, checkOptions } from '../options.ts'
-import { defineProvider, joinUrl, jsonCredentialsRequest, type Provider } from '../provider.ts'
+import { type BaseUrlCredentialsOptions, jsonCredentialsProvider, type Provider } from '../provider.ts'
 
-export interface StonexOptions {
-  /** e.g. `https://api.sandbox.payments.stonex.com`. */
-  baseUrl: string
-  clientId: string
-  clientSecret: string
-  /** The API's base URL when it is not on `baseUrl`'s origin: its origin is where the token may be sent by default. */
-  apiBaseUrl?: string
-}
+export type StonexOptions = BaseUrlCredentialsOptions
 
 /**
  * StoneX Payments: JSON `{client_id, client_secret}` to `/api/v/authentication`; the token is a
@@ -20,13 +12,5 @@ export interface StonexOptions {
  * ```
  */
 export function stonex(options: StonexOptions): Provider {
-  const { baseUrl, clientId, clientSecret, apiBaseUrl } = checkOptions('stonex', BaseUrlCredentials, options)
-  const url = joinUrl(baseUrl, '/api/v/authentication')
-  return defineProvider({
-    name: 'stonex',
-    key: `stonex ${url} ${clientId}`,
-    origins: [apiBaseUrl ?? baseUrl],
-    secrets: [clientSecret],
-    buildTokenRequest: () => jsonCredentialsRequest(url, clientId, clientSecret),
-  })
+  return jsonCredentialsProvider('stonex', '/api/v/authentication', options)
 }
