@@ -84,8 +84,11 @@ export class TokenAuthority extends DurableObject<Env> {
     if (!manager) {
       const config = loadConfig(this.env).providers.get(provider)
       if (!config) throw new Error(`unknown provider ${provider}`)
+      const client = providerClient(this.env, provider, config, scope)
       manager = createTokenManager({
-        provider: providerClient(this.env, provider, config, scope).dialect,
+        provider: client.dialect,
+        // tls_client_auth: the mTLS certificate binding presents the client certificate.
+        ...(client.fetch && { fetch: client.fetch }),
         store: authorityStore(this.ctx.storage, kvStore(this.env.TOKENS)),
         refreshAhead: MIN_VALIDITY_SECONDS,
         // One quick retry of a transient failure; callers are waiting. Longer waits are the caller's (Retry-After).

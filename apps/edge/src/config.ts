@@ -31,7 +31,18 @@ const ProviderConfig = v.variant('dialect', [
     apiBaseUrl: HttpUrl,
     /** The scopes callers may ask for; absent: the provider takes no scope. */
     scopes: v.optional(Scopes),
-    authMethod: v.optional(v.picklist(['client_secret_basic', 'client_secret_post'])),
+    /**
+     * How the edge authenticates as this client: a secret (`<NAME>_CLIENT_SECRET`), a private JWK
+     * (`<NAME>_PRIVATE_KEY`, private_key_jwt) or a client certificate (tls_client_auth).
+     */
+    authMethod: v.optional(v.picklist(['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'tls_client_auth'])),
+    /** The `kid` of the client assertion (default: the JWK's own `kid`). */
+    keyId: v.optional(v.string()),
+    /**
+     * The Workers mTLS certificate binding (`[[mtls_certificates]]` in wrangler.toml) whose `fetch`
+     * presents the client certificate: used for the token endpoint and for the proxied API calls.
+     */
+    mtlsBinding: v.optional(v.pipe(v.string(), v.regex(/^[A-Z][A-Z0-9_]{0,62}$/))),
   }),
   v.strictObject({ dialect: v.literal('stonex'), baseUrl: HttpUrl, apiBaseUrl: HttpUrl }),
   v.strictObject({ dialect: v.literal('abbeycross'), baseUrl: HttpUrl, apiBaseUrl: HttpUrl }),

@@ -93,6 +93,8 @@ export async function proxy(c: Context<EdgeHono>): Promise<Response> {
       headers,
       body: body && body.byteLength > 0 ? body : null,
       redirect: 'manual',
+      // tls_client_auth: the provider's API is reached through the same certificate binding.
+      ...(client.fetch && { fetch: client.fetch }),
       retry: 0,
       throwHttpErrors: false,
       timeout: API_TIMEOUT,
