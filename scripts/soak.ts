@@ -45,7 +45,7 @@ function heapTrend(samples: number[]): string {
   const first = median(samples.slice(0, perMinute + 1))
   const last = median(samples.slice(-perMinute - 1))
   const ratio = last / first
-  return `heap after GC, median of the first minute ${first.toFixed(1)} MiB, of the last minute ${last.toFixed(1)} MiB (x${ratio.toFixed(3)}, ${Math.abs(ratio - 1) <= 0.1 ? 'flat: within 10%' : 'NOT within 10%'}); samples: ${samples.map((x) => x.toFixed(1)).join(' ')}`
+  return `heap after GC, median of the first minute ${first.toFixed(1)} MiB, of the last minute ${last.toFixed(1)} MiB (x${ratio.toFixed(3)}, ${ratio <= 1.1 ? 'no growth: within 10%' : 'GROWING: more than 10%'}); samples: ${samples.map((x) => x.toFixed(1)).join(' ')}`
 }
 
 interface Row {

@@ -126,6 +126,7 @@ export function withPaymentAuth(options: PaymentAuthOptions): Options {
   /** Origins a request went to without the token, each reported once (bounded). */
   const skipped = new Set<string>()
   const inside = insides.get(tokens)
+  const relayed = tokens.provider.source === 'edge'
 
   async function send(inner: Fetch, replayable: boolean, input: Request | URL | string, init?: RequestInit): Promise<Response> {
     const url = urlOf(input)
@@ -167,7 +168,9 @@ export function withPaymentAuth(options: PaymentAuthOptions): Options {
     const fresh = await unlessAborted(tokens.getToken(), request.signal)
     // A token whose acquisition was already running when this request went out may predate the
     // revocation that killed the first one (the double fault): keep a copy for one more replay.
-    const suspect = inside !== undefined && (inside.flightOf(fresh) ?? Number.POSITIVE_INFINITY) <= flightsAtSend
+    // Tokens relayed by the edge Worker cannot be dated here: another client's report may have
+    // moved the Worker on to a token that the same revocation killed.
+    const suspect = relayed || (inside !== undefined && (inside.flightOf(fresh) ?? Number.POSITIVE_INFINITY) <= flightsAtSend)
     const replay = copy ?? new Request(request)
     const spare = suspect ? replay.clone() : undefined
     replay.headers.set('authorization', `Bearer ${fresh}`)

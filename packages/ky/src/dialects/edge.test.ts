@@ -109,3 +109,31 @@ describe('edge dialect', () => {
     expect(`${error.message} ${String(error.cause)} ${JSON.stringify(error)}`).not.toContain('caller-key-SECRET-123')
   })
 })
+
+describe('edge dialect: a revocation the Worker has not seen yet', () => {
+  it('a stale report answered with a token the same revocation killed costs no request: one more report, one more replay', async () => {
+    const e = fakeEdge()
+    e.current = 'edge-tok-2' // the Worker moved on already (another client's report); this client still holds tok-1
+    let accepted = new Set(['edge-tok-1', 'edge-tok-2'])
+    const api = async (input: Request | URL | string, init?: RequestInit) => {
+      const auth = new Request(input, init).headers.get('authorization') ?? ''
+      return accepted.has(auth.replace('Bearer ', '')) ? json({ ok: true }) : json({ error: 'invalid_token' }, 401)
+    }
+    const tokens = createTokenManager({
+      provider: edge({ url: 'https://auth.test', provider: 'oauth2', credential: 'caller-key', apiBaseUrl: 'https://api.provider.test' }),
+      fetch: e.fetch,
+    })
+    e.current = 'edge-tok-1'
+    const client = ky.create({ fetch: api, retry: 0 }).extend(withPaymentAuth({ tokens }))
+    await client.get('https://api.provider.test/warm').json() // this client caches tok-1
+    e.current = 'edge-tok-2'
+    e.n = 2
+    accepted = new Set(['edge-tok-3']) // a revocation killed tok-1 and tok-2; only the next token works
+    expect(await client.post('https://api.provider.test/pay', { json: { a: 1 } }).json()).toEqual({ ok: true })
+    expect(e.calls.map((c) => [c.path, c.body.access_token])).toEqual([
+      ['/v1/token', undefined],
+      ['/v1/token/invalidate', 'edge-tok-1'], // stale at the Worker: answers tok-2, dead too
+      ['/v1/token/invalidate', 'edge-tok-2'], // current at the Worker: tok-3
+    ])
+  })
+})
