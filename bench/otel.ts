@@ -126,6 +126,7 @@ export async function otel({ rounds = 10, n = 5000, warmup = 2000 } = {}): Promi
       retryable: true,
       attempt: 1,
       willRetry: true,
+      at: t,
     })
     s.listener({
       type: 'token_acquired',

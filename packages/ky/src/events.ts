@@ -7,7 +7,8 @@ export type TokenSource = 'store' | 'network' | 'edge'
 /**
  * What the token work reports through `onEvent`. Events carry no token, secret or URL.
  *
- * Each acquisition (one flight, shared by every concurrent caller) has an `id` and ends with
+ * Each acquisition (one flight, shared by every concurrent caller) has an `id`, unique across
+ * managers, and ends with
  * exactly one of `token_acquired`, `token_adopted` or `token_failed`, which carry its
  * `startedAt` (epoch ms, the manager's clock) and `ms`: enough for a span per acquisition.
  * A warm hit in memory is no acquisition and reports nothing.
@@ -40,6 +41,8 @@ export type PaymentAuthEvent =
       provider: string
       id: string
       source: 'network' | 'edge'
+      /** The last grant tried, when the acquisition got as far as a token call. */
+      grant?: 'client_credentials' | 'refresh_token'
       code: PaymentAuthErrorCode
       startedAt: number
       ms: number
@@ -57,9 +60,11 @@ export type PaymentAuthEvent =
       retryable: boolean
       attempt: number
       willRetry: boolean
+      /** When the call failed, epoch ms on the manager's clock. */
+      at: number
     }
   /** The refresh grant of acquisition `id` failed; a new client-credentials grant follows. */
-  | { type: 'refresh_failed'; provider: string; id: string; code: PaymentAuthErrorCode }
+  | { type: 'refresh_failed'; provider: string; id: string; code: PaymentAuthErrorCode; at: number }
   /** Acquisitions keep failing: calls fail fast for `ms` without reaching the provider. */
   | { type: 'breaker_open'; provider: string; code: PaymentAuthErrorCode; ms: number }
   /** A store operation failed or hung; the manager carries on from memory (without the lock, for `lock`). */

@@ -165,6 +165,10 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
   let refresh: Pick<TokenRecord, 'refreshToken' | 'refreshExpiresAt'> = {}
   let flight: Flight | undefined
   let flights = 0
+  /** Tells this manager's acquisitions from another's with the same provider name (one listener may hear both). */
+  const managerId = crypto.randomUUID().slice(0, 8)
+  /** The grant each acquisition in progress tried last, by id. */
+  const lastGrant = new Map<string, TokenGrant['type']>()
   /** Rejections so far that no earlier rejection explains; a flight started before the latest one may bring a dead token. */
   let epoch = 0
   /** The flight that brought each recent token: its epoch and its number (flights are numbered as they start). */
@@ -254,6 +258,7 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
 
   /** One token call, bounded by `timeout`; network failures and timeouts become typed errors. */
   async function callOnce(grant: TokenGrant, id: string, startedAt: number): Promise<TokenRecord> {
+    lastGrant.set(id, grant.type)
     const controller = new AbortController()
     let request: Request
     try {
@@ -302,7 +307,7 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
         const error = asPaymentAuthError(thrown)
         const wait = error.retryAfter !== undefined ? error.retryAfter * 1000 : Math.random() * Math.min(maxDelay, delay * 2 ** attempt)
         const willRetry = error.retryable && attempt <= limit && wait <= maxDelay
-        emit({ type: 'token_error', provider: name, id, code: error.code, retryable: error.retryable, attempt, willRetry })
+        emit({ type: 'token_error', provider: name, id, code: error.code, retryable: error.retryable, attempt, willRetry, at: now() })
         if (!willRetry) throw error
         await sleep(wait)
       }
@@ -341,8 +346,8 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
       if (raw) lendRefreshToken(raw, t)
       const stored = usable(raw, t)
       if (stored && t < softAt(stored) && lasts(stored, t, minMs)) {
-        if (stored.accessToken !== current?.accessToken)
-          emit({ type: 'token_adopted', provider: name, id, source: 'store', startedAt, ms: now() - startedAt })
+        // The acquisition's closing event, even when the store holds the token we had.
+        emit({ type: 'token_adopted', provider: name, id, source: 'store', startedAt, ms: now() - startedAt })
         return adopt(stored, flightEpoch, flightNumber)
       }
     }
@@ -353,7 +358,7 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
         record = await callOnce({ type: 'refresh_token', refreshToken }, id, startedAt)
       } catch (error) {
         refresh = {}
-        emit({ type: 'refresh_failed', provider: name, id, code: asPaymentAuthError(error).code })
+        emit({ type: 'refresh_failed', provider: name, id, code: asPaymentAuthError(error).code, at: now() })
       }
     }
     record ??= await call(
@@ -390,7 +395,7 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
     const prior = flight?.promise
     const flightEpoch = epoch
     const flightNumber = ++flights
-    const id = `${name}#${flightNumber}`
+    const id = `${name}#${managerId}.${flightNumber}`
     const promise: Promise<TokenRecord> = (async () => {
       await prior?.catch(() => {})
       if (breakerOpen(now())) throw lastError
@@ -404,7 +409,7 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
         const error = asPaymentAuthError(thrown)
         // The caller's mistake (options, a dialect's bug) is not the provider failing: no breaker.
         if (error.code === 'invalid_config') {
-          emit({ type: 'token_failed', provider: name, id, source, code: error.code, startedAt, ms: now() - startedAt })
+          emit({ type: 'token_failed', provider: name, id, source, ...grantOf(id), code: error.code, startedAt, ms: now() - startedAt })
           throw error
         }
         failures++
@@ -414,15 +419,21 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
         lastError = error
         // Fatal (bad credentials, malformed answers): the cached token goes too.
         if (!error.retryable) current = undefined
-        emit({ type: 'token_failed', provider: name, id, source, code: error.code, startedAt, ms: now() - startedAt })
+        emit({ type: 'token_failed', provider: name, id, source, ...grantOf(id), code: error.code, startedAt, ms: now() - startedAt })
         emit({ type: 'breaker_open', provider: name, code: error.code, ms })
         throw error
       }
     })().finally(() => {
+      lastGrant.delete(id)
       if (flight?.promise === promise) flight = undefined
     })
     flight = { promise, epoch: flightEpoch }
     return promise
+  }
+
+  const grantOf = (id: string) => {
+    const grant = lastGrant.get(id)
+    return grant ? { grant } : {}
   }
 
   function peek(): string | undefined {

@@ -281,7 +281,12 @@ describe('a span per acquisition, metrics per outcome', () => {
       {
         name: 'payment_auth.token',
         kind: SpanKind.INTERNAL,
-        attributes: { 'payment_auth.provider': 'test', 'payment_auth.source': 'network', 'error.type': 'invalid_client' },
+        attributes: {
+          'payment_auth.provider': 'test',
+          'payment_auth.source': 'network',
+          'payment_auth.grant': 'client_credentials',
+          'error.type': 'invalid_client',
+        },
         status: { code: SpanStatusCode.ERROR, message: 'invalid_client' },
         events: [
           {
@@ -301,6 +306,7 @@ describe('a span per acquisition, metrics per outcome', () => {
     const failure = {
       'payment_auth.provider': 'test',
       'payment_auth.source': 'network',
+      'payment_auth.grant': 'client_credentials',
       'error.type': 'invalid_client',
       'payment_auth.outcome': 'failure',
     }
@@ -363,7 +369,16 @@ describe('a span per acquisition, metrics per outcome', () => {
     await second.http.get('b').json()
 
     expect(second.endpoint.calls).toBe(0)
-    expect(second.events).toEqual([{ type: 'token_adopted', provider: 'test', id: 'test#1', source: 'store', startedAt: t1, ms: 0 }])
+    expect(second.events).toEqual([
+      {
+        type: 'token_adopted',
+        provider: 'test',
+        id: expect.stringMatching(/^test#[0-9a-f]{8}\.1$/),
+        source: 'store',
+        startedAt: t1,
+        ms: 0,
+      },
+    ])
     expect(view(o.spans()[1]!)).toEqual({
       name: 'payment_auth.token',
       kind: SpanKind.INTERNAL,
@@ -471,7 +486,7 @@ describe('defaults and limits', () => {
     const listener = o.listener()
     const t = Date.now()
     const error = (id: string) =>
-      listener({ type: 'token_error', provider: 'test', id, code: 'network', retryable: true, attempt: 1, willRetry: true })
+      listener({ type: 'token_error', provider: 'test', id, code: 'network', retryable: true, attempt: 1, willRetry: true, at: t })
     const close = (id: string) =>
       listener({ type: 'token_failed', provider: 'test', id, source: 'network', code: 'network', startedAt: t, ms: 1 })
     for (let i = 0; i < 100; i++) error(`test#${i}`)

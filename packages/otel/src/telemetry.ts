@@ -98,21 +98,22 @@ export function telemetry(options: TelemetryOptions = {}): PaymentAuthEventListe
   /** Failed attempts by acquisition id, oldest first, until the closing event. */
   const pending = new Map<string, Note[] & { since: number }>()
 
-  function note(id: string, name: string, attributes: Attributes): void {
-    const at = Date.now()
+  /** `at`: when the attempt failed, on the manager's clock (the clock of the span's times). */
+  function note(id: string, name: string, attributes: Attributes, at: number): void {
+    const wall = Date.now()
     // Forget acquisitions that never closed (a listener added mid-flight, a lost event): bounded in age and count.
     for (const [key, notes] of pending) {
-      if (at - notes.since < PENDING_MS && pending.size < MAX_PENDING) break
+      if (wall - notes.since < PENDING_MS && pending.size < MAX_PENDING) break
       pending.delete(key)
     }
     let notes = pending.get(id)
-    if (!notes) pending.set(id, (notes = Object.assign([] as Note[], { since: at })))
+    if (!notes) pending.set(id, (notes = Object.assign([] as Note[], { since: wall })))
     if (notes.length < MAX_NOTES) notes.push({ name, attributes, at })
   }
 
   function close(event: Closing, startedAt: number, ms: number, id: string): void {
     const provider = scrub(event.provider)
-    const grant = event.type === 'token_acquired' ? event.grant : undefined
+    const grant = event.type === 'token_adopted' ? undefined : event.grant
     const code = event.type === 'token_failed' ? scrub(event.code) : undefined
     const attributes: Attributes = { 'payment_auth.provider': provider, 'payment_auth.source': event.source }
     if (grant) attributes['payment_auth.grant'] = grant
@@ -123,9 +124,8 @@ export function telemetry(options: TelemetryOptions = {}): PaymentAuthEventListe
     const notes = pending.get(id)
     if (notes) {
       pending.delete(id)
-      // The closing event happens at `end` on the manager's clock: place each attempt that far before it.
-      const now = Date.now()
-      for (const n of notes) span.addEvent(n.name, n.attributes, Math.min(end, Math.max(startedAt, end - (now - n.at))))
+      // Attempts carry their time on the manager's clock, the span's clock: kept inside the span.
+      for (const n of notes) span.addEvent(n.name, n.attributes, Math.min(end, Math.max(startedAt, n.at)))
     }
     if (code) span.setStatus({ code: SpanStatusCode.ERROR, message: code })
     span.end(end)
@@ -150,14 +150,19 @@ export function telemetry(options: TelemetryOptions = {}): PaymentAuthEventListe
           close(event, event.startedAt, event.ms, event.id)
         return
       case 'token_error':
-        return note(event.id, 'payment_auth.token_error', {
-          'payment_auth.attempt': event.attempt,
-          'error.type': scrub(event.code),
-          'payment_auth.retryable': event.retryable,
-          'payment_auth.will_retry': event.willRetry,
-        })
+        return note(
+          event.id,
+          'payment_auth.token_error',
+          {
+            'payment_auth.attempt': event.attempt,
+            'error.type': scrub(event.code),
+            'payment_auth.retryable': event.retryable,
+            'payment_auth.will_retry': event.willRetry,
+          },
+          event.at,
+        )
       case 'refresh_failed':
-        return note(event.id, 'payment_auth.refresh_failed', { 'error.type': scrub(event.code) })
+        return note(event.id, 'payment_auth.refresh_failed', { 'error.type': scrub(event.code) }, event.at)
       case 'replay': {
         // Emitted synchronously right before the replayed request goes out, in the request's context.
         trace.getActiveSpan()?.setAttribute('http.request.resend_count', 1)
