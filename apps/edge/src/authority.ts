@@ -23,6 +23,7 @@ import {
   type Provider,
   type TokenManager,
 } from '@payment-auth/ky'
+import { telemetry } from '@payment-auth/otel'
 import { kvStore } from '@payment-auth/store-kv'
 import { DurableObject } from 'cloudflare:workers'
 import { authorityStore } from './authority-store.ts'
@@ -43,8 +44,16 @@ type AuthorityAnswer =
   | { access_token: string; expires_in: number; issued_at: number; scope?: string }
   | { error: PaymentAuthErrorCode; retry_after?: number; status?: number }
 
-/** Events carry no token or secret; routine ones are left out of the log. */
+/**
+ * Spans and metrics of the token work through @opentelemetry/api: a no-op until a tracer or meter
+ * provider is registered (an OTel SDK for Workers, or Workers tracing), then one span per
+ * acquisition from the provider.
+ */
+const observe = telemetry()
+
+/** Events carry no token or secret; routine ones are left out of the log, every one goes to telemetry. */
 function log(event: PaymentAuthEvent): void {
+  observe(event)
   if (event.type === 'token_adopted' || event.type === 'token_invalidated' || event.type === 'replay') return
   const line = `edge authority: ${JSON.stringify(event)}`
   if (event.type === 'token_acquired') console.log(line)
