@@ -77,20 +77,8 @@ export interface SandboxState {
 }
 
 function defaultClients(provider: SandboxProvider): Array<[string, string]> {
-  switch (provider) {
-    case 'stablelink':
-      return [[SANDBOX_CREDENTIALS.stablelink.apiKey, SANDBOX_CREDENTIALS.stablelink.apiSecret]]
-    case 'oauth2':
-      return [[SANDBOX_CREDENTIALS.oauth2.clientId, SANDBOX_CREDENTIALS.oauth2.clientSecret]]
-    case 'stonex':
-      return [[SANDBOX_CREDENTIALS.stonex.clientId, SANDBOX_CREDENTIALS.stonex.clientSecret]]
-    case 'abbeycross':
-      return [[SANDBOX_CREDENTIALS.abbeycross.clientId, SANDBOX_CREDENTIALS.abbeycross.clientSecret]]
-    case 'paypal':
-      return [[SANDBOX_CREDENTIALS.paypal.clientId, SANDBOX_CREDENTIALS.paypal.clientSecret]]
-    case 'checkout':
-      return [[SANDBOX_CREDENTIALS.checkout.clientId, SANDBOX_CREDENTIALS.checkout.clientSecret]]
-  }
+  const c: { apiKey?: string; apiSecret?: string; clientId?: string; clientSecret?: string } = SANDBOX_CREDENTIALS[provider]
+  return [[(c.apiKey ?? c.clientId)!, (c.apiSecret ?? c.clientSecret)!]]
 }
 
 function defaultClientKeys(provider: SandboxProvider): Array<[string, JsonWebKey[]]> {
