@@ -16,4 +16,9 @@ declare global {
   const api: KyInstance
   const payment: { amount: number; currency: string }
   function retryLater(seconds?: number): void
+  /** A client certificate (with its chain) and its private key, PEM (tls_client_auth). */
+  const certPem: string
+  const keyPem: string
+  /** A PKCS #8 private key, PEM (private_key_jwt with a CryptoKey). */
+  const pkcs8Pem: string
 }
