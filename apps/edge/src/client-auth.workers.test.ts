@@ -81,3 +81,15 @@ describe('tls_client_auth: the mTLS certificate binding carries the token call a
     expect(errors.mock.calls.flat().join(' ')).toContain('the mTLS certificate binding PAY_CERT is not configured')
   })
 })
+
+describe('configuration', () => {
+  it('tls_client_auth without mtlsBinding is refused when the configuration loads (a plain 500 and a log line saying so)', async () => {
+    const errors = vi.spyOn(console, 'error').mockImplementation(() => {})
+    const providers = {
+      pay: { dialect: 'oauth2', tokenUrl: 'https://pay.test/token', apiBaseUrl: 'https://pay.test/api', authMethod: 'tls_client_auth' },
+    }
+    const response = await callWith({ PROVIDERS: providers }, request('/v1/token', { body: { provider: 'pay' } }))
+    expect(response.status).toBe(500)
+    expect(errors.mock.calls.flat().join(' ')).toContain('a provider with authMethod tls_client_auth needs mtlsBinding')
+  })
+})

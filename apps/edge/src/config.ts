@@ -51,7 +51,15 @@ export type ProviderConfig = v.InferOutput<typeof ProviderConfig>
 
 /** Provider names become path segments and secret names (`<NAME>_CLIENT_ID`): keep them plain. */
 const ProviderName = v.pipe(v.string(), v.regex(/^[a-z][a-z0-9_-]{0,62}$/))
-const Providers = v.record(ProviderName, ProviderConfig)
+const Providers = v.pipe(
+  v.record(ProviderName, ProviderConfig),
+  // tls_client_auth sends no secret: without a certificate binding the provider would refuse every token call.
+  v.check(
+    (providers) =>
+      Object.values(providers).every((p) => p.dialect !== 'oauth2' || p.authMethod !== 'tls_client_auth' || p.mtlsBinding !== undefined),
+    'a provider with authMethod tls_client_auth needs mtlsBinding',
+  ),
+)
 
 /** An API-key caller: the key itself is never configured, only its SHA-256 (hex). */
 const ApiKeyCaller = v.strictObject({
@@ -108,7 +116,9 @@ function parse<const S extends v.GenericSchema>(name: string, schema: S, value: 
   const result = v.safeParse(schema, value)
   if (result.success) return result.output
   // Paths and expectations only: `received` could echo a value.
-  const where = result.issues.slice(0, 5).map((issue) => `${v.getDotPath(issue) ?? '(root)'}: ${issue.expected ?? issue.kind}`)
+  // Our own checks' messages are value-free; valibot's other messages may quote the input.
+  const what = (issue: (typeof result.issues)[number]) => (issue.type === 'check' ? issue.message : (issue.expected ?? issue.kind))
+  const where = result.issues.slice(0, 5).map((issue) => `${v.getDotPath(issue) ?? '(root)'}: ${what(issue)}`)
   throw new ConfigError(`${name} is invalid: ${where.join('; ')}`)
 }
 
