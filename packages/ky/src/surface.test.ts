@@ -29,4 +29,8 @@ describe('the public surface', () => {
     const { DIAGNOSTICS } = await import('./diagnostics.ts')
     expect(DIAGNOSTICS).toBe(Symbol.for('payment-auth.diagnostics'))
   })
+  it('client authentication factories for your own dialects live at @payment-auth/ky/client-auth', async () => {
+    const names = Object.keys(await import('./client-auth.ts')).sort()
+    expect(names).toEqual(expect.arrayContaining(['clientSecretBasic', 'clientSecretPost', 'privateKeyJwt', 'tlsClientAuth']))
+  })
 })
