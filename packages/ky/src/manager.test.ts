@@ -543,16 +543,6 @@ describe('a revocation during an acquisition (the double fault)', () => {
     expect(await tokens.getToken()).toBe('tok-3')
     expect(endpoint.calls).toBe(3)
   })
-
-  it('a stale rejection (a newer token is in use) starts nothing', async () => {
-    const { tokens, endpoint } = setup([issue()])
-    await tokens.getToken()
-    await tokens.invalidate('tok-1')
-    expect(await tokens.getToken()).toBe('tok-2')
-    await tokens.invalidate('tok-1')
-    expect(await tokens.getToken()).toBe('tok-2')
-    expect(endpoint.calls).toBe(2)
-  })
 })
 
 describe('the store lock', () => {
