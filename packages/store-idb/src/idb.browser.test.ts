@@ -215,6 +215,7 @@ describe('four tabs (module workers) sharing one idbStore database', () => {
     expect(api.calls).toBe(1)
     const events = await Promise.all(tabs.map((t) => t.events()))
     expect(events.flat().filter((e) => e === 'token_acquired')).toHaveLength(1)
+    // Each other tab's own acquisition ended with the stored token (pushes may come on top).
     expect(events.flat().filter((e) => e === 'token_adopted')).toHaveLength(3)
     expect(events.flat().filter((e) => e === 'store_fallback' || e === 'lock_stolen' || e === 'store_error')).toEqual([])
   })

@@ -67,7 +67,8 @@ async function run(command: TabCommand): Promise<unknown> {
     case 'peek':
       return tokens!.peek() ?? null
     case 'events':
-      return events.map((e) => e.type)
+      // A token another tab pushed (no acquisition id) is told apart from an acquisition that ended in the store.
+      return events.map((e) => (e.type === 'token_adopted' && e.id === undefined ? 'token_pushed' : e.type))
   }
 }
 
