@@ -16,10 +16,10 @@
  * The API: any method on `/checkout-api/<anything>` (e.g. `/checkout-api/payments`),
  * Bearer-protected, answered by the echo resource.
  */
-import { randomToken, tokenJson } from '../http.ts'
-import { applyCasing, formatExpiresIn, issueAccessToken, type ProviderState, type SandboxState } from '../state.ts'
+import { randomToken } from '../http.ts'
+import { applyCasing, formatExpiresIn, type ProviderState } from '../state.ts'
 import type { Dialect } from './dialect.ts'
-import { authenticateBasic, clientCredentialsForm, formGrantOf, grantScope } from './rfc6749.ts'
+import { authenticateBasic, clientCredentialsEndpoint, formGrantOf } from './rfc6749.ts'
 
 /** Scopes an access key may ask for. */
 export const CHECKOUT_SCOPES: readonly string[] = ['gateway', 'vault', 'payments']
@@ -35,16 +35,13 @@ function tokenObject(p: ProviderState, accessToken: string, scope: string): Reco
   })
 }
 
-async function handleToken(state: SandboxState, p: ProviderState, request: Request): Promise<Response> {
-  const body = await clientCredentialsForm(request, { unsupported: 'unsupported_grant_type' })
-  if (!body.ok) return body.response
-  const auth = authenticateBasic(p, request)
-  if (!auth.ok) return auth.response
-  const granted = grantScope(body.form, CHECKOUT_SCOPES, CHECKOUT_DEFAULT_SCOPE)
-  if (!granted.ok) return granted.response
-  const token = issueAccessToken(state, p, auth.clientId, granted.scope)
-  return tokenJson(tokenObject(p, token.value, granted.scope))
-}
+const handleToken = clientCredentialsEndpoint({
+  errors: { unsupported: 'unsupported_grant_type' },
+  authenticate: (_state, p, request) => authenticateBasic(p, request),
+  scopes: CHECKOUT_SCOPES,
+  defaultScope: CHECKOUT_DEFAULT_SCOPE,
+  answer: tokenObject,
+})
 
 /** The Checkout.com dialect. */
 export const checkoutDialect: Dialect = {

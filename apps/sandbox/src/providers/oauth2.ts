@@ -12,16 +12,15 @@
  * `{error, error_description}`: 400 `invalid_request` / `invalid_scope`,
  * 401 `invalid_client` (with `WWW-Authenticate: Basic` unless the client sent an assertion).
  */
-import { randomToken, tokenJson } from '../http.ts'
-import { applyCasing, checkClient, formatExpiresIn, issueAccessToken, type ProviderState, type SandboxState } from '../state.ts'
+import { randomToken } from '../http.ts'
+import { applyCasing, checkClient, formatExpiresIn, type ProviderState, type SandboxState } from '../state.ts'
 import { authenticateAssertion, hasClientAssertion } from './client-assertion.ts'
 import type { Dialect } from './dialect.ts'
 import {
   authenticateBasic,
-  clientCredentialsForm,
+  clientCredentialsEndpoint,
   type ClientAuthResult,
   formGrantOf,
-  grantScope,
   hasBasic,
   invalidClient,
   oauthError,
@@ -55,17 +54,12 @@ function tokenObject(p: ProviderState, accessToken: string, scope: string): Reco
   })
 }
 
-async function handleToken(state: SandboxState, p: ProviderState, request: Request): Promise<Response> {
-  const body = await clientCredentialsForm(request)
-  if (!body.ok) return body.response
-  const auth = await authenticate(state, p, request, body.form)
-  if (!auth.ok) return auth.response
-  const granted = grantScope(body.form, OAUTH2_SCOPES, OAUTH2_DEFAULT_SCOPE)
-  if (!granted.ok) return granted.response
-
-  const token = issueAccessToken(state, p, auth.clientId, granted.scope)
-  return tokenJson(tokenObject(p, token.value, granted.scope))
-}
+const handleToken = clientCredentialsEndpoint({
+  authenticate,
+  scopes: OAUTH2_SCOPES,
+  defaultScope: OAUTH2_DEFAULT_SCOPE,
+  answer: tokenObject,
+})
 
 /** The RFC 6749 dialect. */
 export const oauth2Dialect: Dialect = {

@@ -3,7 +3,7 @@
  * HTTP Basic client authentication (section 2.3.1) and scope parsing.
  */
 import { base64Decode, tokenJson } from '../http.ts'
-import { checkClient, type ProviderState } from '../state.ts'
+import { checkClient, issueAccessToken, type ProviderState, type SandboxState } from '../state.ts'
 
 /** An RFC 6749 section 5.2 error answer `{error, error_description}` (with `Cache-Control: no-store`). */
 export function oauthError(status: number, error: string, description: string, headers: Record<string, string> = {}): Response {
@@ -119,4 +119,28 @@ export async function clientCredentialsForm(
     return { ok: false, response: oauthError(400, errors.unsupported ?? 'invalid_request', `unsupported grant_type: ${grantType}`) }
   }
   return { ok: true, form }
+}
+
+/** How one RFC 6749 dialect answers the client-credentials grant. */
+export interface ClientCredentialsGrant {
+  errors?: GrantErrors
+  authenticate(state: SandboxState, p: ProviderState, request: Request, form: URLSearchParams): ClientAuthResult | Promise<ClientAuthResult>
+  scopes: readonly string[]
+  defaultScope: string
+  /** The success body for a token issued with `scope`. */
+  answer(p: ProviderState, accessToken: string, scope: string): Record<string, unknown>
+}
+
+/** The client-credentials token endpoint: form, client authentication, scope, a token. */
+export function clientCredentialsEndpoint(grant: ClientCredentialsGrant) {
+  return async (state: SandboxState, p: ProviderState, request: Request): Promise<Response> => {
+    const body = await clientCredentialsForm(request, grant.errors)
+    if (!body.ok) return body.response
+    const auth = await grant.authenticate(state, p, request, body.form)
+    if (!auth.ok) return auth.response
+    const granted = grantScope(body.form, grant.scopes, grant.defaultScope)
+    if (!granted.ok) return granted.response
+    const token = issueAccessToken(state, p, auth.clientId, granted.scope)
+    return tokenJson(grant.answer(p, token.value, granted.scope))
+  }
 }
