@@ -137,7 +137,8 @@ export function telemetry(options: TelemetryOptions = {}): PaymentAuthEventListe
   }
 
   /** Something that happened to the request in progress, if it is traced. */
-  const onActiveSpan = (name: string, attributes: Attributes) => trace.getActiveSpan()?.addEvent(name, attributes)
+  const onActiveSpan = (event: { type: string; provider: string }, attributes: Attributes) =>
+    trace.getActiveSpan()?.addEvent(`payment_auth.${event.type}`, { 'payment_auth.provider': scrub(event.provider), ...attributes })
 
   return (event) => {
     switch (event.type) {
@@ -170,26 +171,13 @@ export function telemetry(options: TelemetryOptions = {}): PaymentAuthEventListe
         return
       }
       case 'token_invalidated':
-        return onActiveSpan('payment_auth.token_invalidated', {
-          'payment_auth.provider': scrub(event.provider),
-          'payment_auth.current': event.current,
-        })
+        return onActiveSpan(event, { 'payment_auth.current': event.current })
       case 'breaker_open':
-        return onActiveSpan('payment_auth.breaker_open', {
-          'payment_auth.provider': scrub(event.provider),
-          'error.type': scrub(event.code),
-          'payment_auth.breaker_ms': event.ms,
-        })
+        return onActiveSpan(event, { 'error.type': scrub(event.code), 'payment_auth.breaker_ms': event.ms })
       case 'store_error':
-        return onActiveSpan('payment_auth.store_error', {
-          'payment_auth.provider': scrub(event.provider),
-          'payment_auth.store_operation': event.operation,
-        })
+        return onActiveSpan(event, { 'payment_auth.store_operation': event.operation })
       case 'token_discarded':
-        return onActiveSpan('payment_auth.token_discarded', {
-          'payment_auth.provider': scrub(event.provider),
-          'payment_auth.reason': event.reason,
-        })
+        return onActiveSpan(event, { 'payment_auth.reason': event.reason })
     }
   }
 }
