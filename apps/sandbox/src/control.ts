@@ -195,6 +195,13 @@ export async function handleControlRequest(state: SandboxState, control: Sandbox
   const action = url.pathname.replace(/^\/_control\/?/, '').replace(/\/$/, '')
   const get = request.method === 'GET' || request.method === 'HEAD'
   const post = request.method === 'POST'
+  /** A POST `{provider, ...rest}` for one provider: `act` does it and says what to answer besides `{ok, provider}`. */
+  const providerPost = async (act: (provider: SandboxProvider, rest: Record<string, unknown>) => Record<string, unknown>) => {
+    if (!post) return methodNotAllowed('POST')
+    const { provider, ...rest } = await readObject(request)
+    assertProvider(provider)
+    return json({ ok: true, provider, ...act(provider, rest) })
+  }
   try {
     switch (action) {
       case 'stats':
@@ -220,35 +227,26 @@ export async function handleControlRequest(state: SandboxState, control: Sandbox
         const revoked = revokeTokens(state, state.providers[provider], accessToken)
         return json({ ok: true, revoked })
       }
-      case 'configure': {
-        if (!post) return methodNotAllowed('POST')
-        const { provider, ...config } = await readObject(request)
-        assertProvider(provider)
-        control.configure(provider, config as SandboxProviderConfig)
-        return json({ ok: true, provider, config: state.providers[provider].config })
-      }
-      case 'inject': {
-        if (!post) return methodNotAllowed('POST')
-        const { provider, ...spec } = await readObject(request)
-        assertProvider(provider)
-        control.inject(provider, spec as unknown as SandboxFaultSpec)
-        const queued = state.providers[provider].faults.map((f) => ({ fault: f.fault, remaining: f.remaining }))
-        return json({ ok: true, provider, queued })
-      }
-      case 'clients': {
-        if (!post) return methodNotAllowed('POST')
-        const { provider, id, secret } = await readObject(request)
-        assertProvider(provider)
-        control.addClient(provider, id as string, secret as string)
-        return json({ ok: true, provider, id })
-      }
-      case 'keys': {
-        if (!post) return methodNotAllowed('POST')
-        const { provider, id, jwk } = await readObject(request)
-        assertProvider(provider)
-        control.addClientKey(provider, id as string, jwk as JsonWebKey)
-        return json({ ok: true, provider, id, keys: state.providers[provider].clientKeys.get(id as string)?.length ?? 0 })
-      }
+      case 'configure':
+        return await providerPost((provider, config) => {
+          control.configure(provider, config as SandboxProviderConfig)
+          return { config: state.providers[provider].config }
+        })
+      case 'inject':
+        return await providerPost((provider, spec) => {
+          control.inject(provider, spec as unknown as SandboxFaultSpec)
+          return { queued: state.providers[provider].faults.map((f) => ({ fault: f.fault, remaining: f.remaining })) }
+        })
+      case 'clients':
+        return await providerPost((provider, { id, secret }) => {
+          control.addClient(provider, id as string, secret as string)
+          return { id }
+        })
+      case 'keys':
+        return await providerPost((provider, { id, jwk }) => {
+          control.addClientKey(provider, id as string, jwk as JsonWebKey)
+          return { id, keys: state.providers[provider].clientKeys.get(id as string)?.length ?? 0 }
+        })
       default:
         return json({ error: 'not_found', error_description: `unknown control action: ${action}` }, 404)
     }

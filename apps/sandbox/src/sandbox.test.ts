@@ -820,6 +820,19 @@ interface FaultCase {
   check(res: Response): Promise<void>
 }
 
+/** An answer with `status` and `Retry-After: retryAfter`. */
+const statusWithRetryAfter = (status: number, retryAfter: string) => async (res: Response) => {
+  expect(res.status).toBe(status)
+  expect(res.headers.get('retry-after')).toBe(retryAfter)
+}
+
+/** A 200 whose JSON body starts like `prefix` and is cut off. */
+const truncatedJson = (prefix: string) => async (res: Response) => {
+  expect(res.status).toBe(200)
+  const text = await res.text()
+  expect(text.startsWith(prefix)).toBe(true)
+  expect(() => JSON.parse(text) as unknown).toThrow(SyntaxError)
+}
 const FAULT_CASES: FaultCase[] = [
   {
     fault: '500',
@@ -855,15 +868,7 @@ const FAULT_CASES: FaultCase[] = [
       expect(await res.json()).toMatchObject({ errorId: expect.any(String), code: 'conflict', text: expect.any(String) })
     },
   },
-  {
-    fault: '429',
-    provider: 'oauth2',
-    retryAfter: 3,
-    check: async (res) => {
-      expect(res.status).toBe(429)
-      expect(res.headers.get('retry-after')).toBe('3')
-    },
-  },
+  { fault: '429', provider: 'oauth2', retryAfter: 3, check: statusWithRetryAfter(429, '3') },
   {
     fault: 'malformed',
     provider: 'stonex',
@@ -883,16 +888,7 @@ const FAULT_CASES: FaultCase[] = [
       expect(await res.text()).toMatch(/^<!DOCTYPE html>/)
     },
   },
-  {
-    fault: 'truncated',
-    provider: 'stablelink',
-    check: async (res) => {
-      expect(res.status).toBe(200)
-      const text = await res.text()
-      expect(text.startsWith('{"retcode":200')).toBe(true)
-      expect(() => JSON.parse(text) as unknown).toThrow(SyntaxError)
-    },
-  },
+  { fault: 'truncated', provider: 'stablelink', check: truncatedJson('{"retcode":200') },
   {
     fault: 'envelope_error',
     provider: 'oauth2',
@@ -901,25 +897,8 @@ const FAULT_CASES: FaultCase[] = [
       expect(await res.json()).toEqual({ retcode: 500, retmsg: 'system busy', success: false })
     },
   },
-  {
-    fault: '503',
-    provider: 'paypal',
-    retryAfter: 5,
-    check: async (res) => {
-      expect(res.status).toBe(503)
-      expect(res.headers.get('retry-after')).toBe('5')
-    },
-  },
-  {
-    fault: 'truncated',
-    provider: 'checkout',
-    check: async (res) => {
-      expect(res.status).toBe(200)
-      const text = await res.text()
-      expect(text.startsWith('{"access_token":"')).toBe(true)
-      expect(() => JSON.parse(text) as unknown).toThrow(SyntaxError)
-    },
-  },
+  { fault: '503', provider: 'paypal', retryAfter: 5, check: statusWithRetryAfter(503, '5') },
+  { fault: 'truncated', provider: 'checkout', check: truncatedJson('{"access_token":"') },
   {
     fault: 'non_working_hours',
     provider: 'abbeycross',

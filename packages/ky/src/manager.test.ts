@@ -115,33 +115,33 @@ describe('refresh ahead', () => {
 
 describe('refresh grant', () => {
   const refreshable = (answers: Parameters<typeof tokenEndpoint>[0]) => setup(answers, { provider: testProvider(true), refreshAhead: 60 })
+  /** A refreshable manager that got its first token, `ms` ago. */
+  async function later(answers: Parameters<typeof tokenEndpoint>[0], ms: number) {
+    const manager = refreshable(answers)
+    await manager.tokens.getToken()
+    manager.clock.advance(ms)
+    return manager
+  }
 
   it('uses the refresh grant while the refresh token lives', async () => {
-    const { endpoint, tokens, clock } = refreshable([issue(600, { refresh_token: 'rt-1', rt_expires_in: 1200 })])
-    await tokens.getToken()
-    clock.advance(590_000)
+    const { endpoint, tokens } = await later([issue(600, { refresh_token: 'rt-1', rt_expires_in: 1200 })], 590_000)
     await tokens.getToken()
     expect(endpoint.grants).toEqual(['client_credentials', 'refresh_token'])
     expect(await endpoint.requests[1]!.json()).toMatchObject({ refresh: 'rt-1' })
   })
 
   it('falls back to client credentials when the refresh grant fails', async () => {
-    const { endpoint, tokens, clock, events } = refreshable([
-      issue(600, { refresh_token: 'rt-1', rt_expires_in: 1200 }),
-      () => json({ error: 'invalid_grant' }, 400),
-      issue(600),
-    ])
-    await tokens.getToken()
-    clock.advance(590_000)
+    const { endpoint, tokens, events } = await later(
+      [issue(600, { refresh_token: 'rt-1', rt_expires_in: 1200 }), () => json({ error: 'invalid_grant' }, 400), issue(600)],
+      590_000,
+    )
     expect(await tokens.getToken()).toBe('tok-3')
     expect(endpoint.grants).toEqual(['client_credentials', 'refresh_token', 'client_credentials'])
     expect(events.some((e) => e.type === 'refresh_failed' && e.code === 'invalid_request')).toBe(true)
   })
 
   it('does not use an expired refresh token', async () => {
-    const { endpoint, tokens, clock } = refreshable([issue(600, { refresh_token: 'rt-1', rt_expires_in: 700 })])
-    await tokens.getToken()
-    clock.advance(800_000)
+    const { endpoint, tokens } = await later([issue(600, { refresh_token: 'rt-1', rt_expires_in: 700 })], 800_000)
     await tokens.getToken()
     expect(endpoint.grants).toEqual(['client_credentials', 'client_credentials'])
   })
