@@ -226,13 +226,17 @@ describe('stablelink dialect', () => {
   })
 })
 
+/** A token answer: 200 and never cached; its body as text. */
+async function tokenAnswerText(res: Response): Promise<string> {
+  expect(res.status).toBe(200)
+  expect(res.headers.get('cache-control')).toBe('no-store')
+  return res.text()
+}
+
 describe('oauth2 dialect', () => {
   it('issues a token with client_secret_basic and grants the default scope "read write"', async () => {
     const sandbox = createSandbox()
-    const res = await oaBasic(sandbox)
-    expect(res.status).toBe(200)
-    expect(res.headers.get('cache-control')).toBe('no-store')
-    const body = (await res.json()) as Record<string, unknown>
+    const body = JSON.parse(await tokenAnswerText(await oaBasic(sandbox))) as Record<string, unknown>
     expect(Object.keys(body).sort()).toEqual(['access_token', 'expires_in', 'scope', 'token_type'])
     expect(body).toMatchObject({ token_type: 'Bearer', expires_in: 3600, scope: 'read write' })
     const echo = (await (await callResource(sandbox, 'oauth2', String(body['access_token']))).json()) as ResourceEcho
@@ -404,10 +408,7 @@ describe('abbeycross dialect', () => {
 describe('paypal dialect', () => {
   it('issues a Bearer token with app_id and nonce that lives 32400 s, and opens the API on the same base', async () => {
     const sandbox = createSandbox()
-    const res = await ppToken(sandbox)
-    expect(res.status).toBe(200)
-    expect(res.headers.get('cache-control')).toBe('no-store')
-    const text = await res.text()
+    const text = await tokenAnswerText(await ppToken(sandbox))
     expect(text).not.toContain(PP.clientSecret)
     const body = JSON.parse(text) as Record<string, unknown>
     expect(Object.keys(body).sort()).toEqual(['access_token', 'app_id', 'expires_in', 'nonce', 'scope', 'token_type'])
