@@ -15,12 +15,17 @@ import { errors as joseErrors, jwtVerify } from 'jose'
 import * as v from 'valibot'
 import type { Config, ProviderConfig } from './config.ts'
 import { EdgeError } from './errors.ts'
+import type { ProxyRule } from './proxy-rules.ts'
 
 export interface Caller {
   /** `key:<id>` for API-key callers, `jwt:<sub>` for JWT callers. */
   id: string
   providers: ReadonlySet<string>
   scopes: ReadonlySet<string>
+  /** The proxy allow-list (proxy-rules.ts): empty for JWT callers, which have no proxy access. */
+  proxy: readonly ProxyRule[]
+  /** The header a proxied POST must carry, if any. */
+  idempotencyHeader?: string | undefined
 }
 
 const REALM = 'Bearer realm="payment-auth"'
@@ -49,7 +54,13 @@ async function matchApiKey(key: string, config: Config): Promise<Caller> {
     if (crypto.subtle.timingSafeEqual(digest, caller.digest)) found = caller
   }
   if (!found) throw unauthorized('the caller credential is not valid', true)
-  return { id: `key:${found.id}`, providers: new Set(found.providers), scopes: new Set(found.scopes) }
+  return {
+    id: `key:${found.id}`,
+    providers: new Set(found.providers),
+    scopes: new Set(found.scopes),
+    proxy: found.proxy,
+    idempotencyHeader: found.idempotencyHeader,
+  }
 }
 
 const Claims = v.object({
@@ -80,7 +91,7 @@ async function verifyJwt(token: string, config: Config): Promise<Caller> {
   const claims = v.safeParse(Claims, payload)
   if (!claims.success) throw unauthorized('the caller token has malformed claims', true)
   const { sub, providers, scope } = claims.output
-  return { id: `jwt:${sub ?? 'anonymous'}`, providers: new Set(providers), scopes: new Set(scopeList(scope)) }
+  return { id: `jwt:${sub ?? 'anonymous'}`, providers: new Set(providers), scopes: new Set(scopeList(scope)), proxy: [] }
 }
 
 /** Space-separated scope to its tokens, deduplicated and sorted (so `write read` and `read write` share a token). */

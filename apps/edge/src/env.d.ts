@@ -12,7 +12,7 @@ interface EdgeEnv {
   // Vars (non-secret). JSON vars may be TOML tables in wrangler.toml or JSON strings.
   /** `{ "<name>": { dialect, baseUrl | tokenUrl, apiBaseUrl, scopes? } }` */
   PROVIDERS?: unknown
-  /** `[{ id, keySha256, providers, scopes? }]`: API-key callers, keys stored as SHA-256 hex only. */
+  /** `[{ id, keySha256, providers, scopes?, proxy?, requireIdempotencyKey? }]`: API-key callers, keys stored as SHA-256 hex only. */
   CALLERS?: unknown
   /** Comma-separated origins allowed to call the Worker from a browser. */
   CORS_ORIGINS?: string

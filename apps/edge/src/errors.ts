@@ -15,6 +15,7 @@ export type EdgeErrorCode =
   | 'invalid_scope'
   | 'insufficient_scope'
   | 'access_denied'
+  | 'forbidden'
   | 'not_found'
   | 'rate_limited'
   | 'upstream_unavailable'

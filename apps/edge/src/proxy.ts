@@ -18,6 +18,7 @@ import ky, { isNetworkError, isTimeoutError } from 'ky'
 import type { EdgeHono } from './app.ts'
 import { authorize } from './callers.ts'
 import { EdgeError } from './errors.ts'
+import { proxyAllowed, type ProxyRule } from './proxy-rules.ts'
 import { configuredProvider, providerClient } from './providers.ts'
 import { tokensFor } from './tokens.ts'
 
@@ -71,6 +72,22 @@ export function upstreamUrl(apiBaseUrl: string, rawPath: string, search: string)
   return url.origin === base.origin && url.pathname.startsWith(base.pathname) ? url : undefined
 }
 
+/** Refuses (403 `forbidden`) a call outside the caller's allow-list and (400) a POST without its idempotency header. */
+function checkProxyCall(
+  caller: { proxy: readonly ProxyRule[]; idempotencyHeader?: string | undefined },
+  method: string,
+  path: string,
+  headers: Headers,
+): void {
+  if (!proxyAllowed(caller.proxy, method, path)) {
+    throw new EdgeError(403, 'forbidden', `this caller may not ${method.toUpperCase()} this path through the proxy`)
+  }
+  const header = caller.idempotencyHeader
+  if (header && method.toUpperCase() === 'POST' && !headers.get(header)?.trim()) {
+    throw new EdgeError(400, 'invalid_request', `a POST through the proxy must carry a ${header} header`)
+  }
+}
+
 export async function proxy(c: Context<EdgeHono>): Promise<Response> {
   const name = c.req.param('provider') ?? ''
   const config = configuredProvider(c.get('config'), name)
@@ -80,6 +97,8 @@ export async function proxy(c: Context<EdgeHono>): Promise<Response> {
   const rawPath = incoming.pathname.split('/').slice(4).join('/')
   const target = upstreamUrl(client.config.apiBaseUrl, rawPath, incoming.search)
   if (!target) throw new EdgeError(400, 'invalid_request', 'the path must stay under the provider API: no encoded or dot segments')
+  // The caller's allow-list, matched only now that the path is known to be plain (deny by default).
+  checkProxyCall(c.get('caller'), c.req.method, `${name}/${rawPath}`, c.req.raw.headers)
 
   const method = c.req.method
   const body = method === 'GET' || method === 'HEAD' ? undefined : await c.req.arrayBuffer()
