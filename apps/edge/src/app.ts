@@ -1,7 +1,8 @@
 /**
  * The Worker's routes, read top-down: every `/v1/*` request passes, in this order,
  *
- *   configuration (loadConfig: a bad one is a plain 500)
+ *   audit (audit.ts: one JSON line per decision, written when the answer is known)
+ *   -> configuration (loadConfig: a bad one is a plain 500)
  *   -> CORS (allow-list `CORS_ORIGINS`; preflights end here)
  *   -> body limit (8 KiB for token routes, 1 MiB for the proxy: 413)
  *   -> caller authentication (API key or JWT: 401)
@@ -14,6 +15,7 @@
 import { Hono } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
 import { cors } from 'hono/cors'
+import { auditTrail } from './audit.ts'
 import { authenticate, type Caller } from './callers.ts'
 import { loadConfig, type Config } from './config.ts'
 import { EdgeError, onError } from './errors.ts'
@@ -37,6 +39,9 @@ const tooLarge = (limit: number) => () => {
 export const app = new Hono<EdgeHono>()
 
 app.get('/healthz', (c) => c.json({ ok: true }))
+
+// The audit trail first: every decision below, refusals included, gets its line (audit.ts).
+app.use('/v1/*', auditTrail)
 
 app.use('/v1/*', async (c, next) => {
   c.set('config', loadConfig(c.env))

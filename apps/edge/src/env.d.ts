@@ -8,6 +8,8 @@ interface EdgeEnv {
   TOKENS: KVNamespace
   /** The token authority: one Durable Object per provider client. */
   AUTHORITY: DurableObjectNamespace<import('./authority.ts').TokenAuthority>
+  /** Optional Workers Analytics Engine dataset: every audit line is also a data point there (audit.ts). */
+  AUDIT?: AnalyticsEngineDataset
 
   // Vars (non-secret). JSON vars may be TOML tables in wrangler.toml or JSON strings.
   /** `{ "<name>": { dialect, baseUrl | tokenUrl, apiBaseUrl, scopes? } }` */

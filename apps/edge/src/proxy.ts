@@ -16,6 +16,7 @@ import { withPaymentAuth } from '@payment-auth/ky'
 import type { Context } from 'hono'
 import ky, { isNetworkError, isTimeoutError } from 'ky'
 import type { EdgeHono } from './app.ts'
+import { noteDecision } from './audit.ts'
 import { authorize } from './callers.ts'
 import { EdgeError } from './errors.ts'
 import { proxyAllowed, type ProxyRule } from './proxy-rules.ts'
@@ -91,7 +92,9 @@ function checkProxyCall(
 export async function proxy(c: Context<EdgeHono>): Promise<Response> {
   const name = c.req.param('provider') ?? ''
   const config = configuredProvider(c.get('config'), name)
+  noteDecision(c, { provider: name })
   const client = providerClient(c.env, name, config, authorize(c.get('caller'), name, config, undefined))
+  noteDecision(c, { scope: client.scope })
   const incoming = new URL(c.req.url)
   // The raw path, not Hono's decoded one: `/v1/proxy/<provider>/` is 3 segments.
   const rawPath = incoming.pathname.split('/').slice(4).join('/')
@@ -115,6 +118,12 @@ export async function proxy(c: Context<EdgeHono>): Promise<Response> {
       retry: 0,
       throwHttpErrors: false,
       timeout: API_TIMEOUT,
+      // Inside withPaymentAuth's wrapper: sees the token attached, for the audit line's tokenId only.
+      fetch: (input: Request | URL | string, init?: RequestInit) => {
+        const sent = input instanceof Request ? input.headers.get('authorization') : null
+        if (sent?.startsWith('Bearer ')) noteDecision(c, { token: sent.slice(7) })
+        return globalThis.fetch(input, init)
+      },
     })
   } catch (error) {
     if (isTimeoutError(error)) throw new EdgeError(504, 'upstream_error', `the ${client.name} API did not answer in time`)
