@@ -25,6 +25,8 @@ interface EdgeEnv {
   RATE_LIMIT_PER_MINUTE?: string | number
 
   // Secrets.
+  /** `<kid>:<base64 of 32 bytes>,...`: AES-GCM keys of tokens at rest; new writes use the first, reads any (sealing.ts). */
+  TOKEN_ENCRYPTION_KEYS?: string
   /** HS256 key of JWT callers (at least 32 bytes). Without it, JWT callers are refused. */
   JWT_SECRET?: string
   /** Provider credentials: `<NAME>_CLIENT_ID` / `<NAME>_CLIENT_SECRET` (stablelink: `<NAME>_API_KEY` / `<NAME>_API_SECRET`). */
