@@ -6,7 +6,7 @@
  *   -> CORS (allow-list `CORS_ORIGINS`; preflights end here)
  *   -> body limit (8 KiB for token routes, 1 MiB for the proxy: 413)
  *   -> caller authentication (API key or JWT: 401)
- *   -> per-caller rate limit (429)
+ *   -> per-caller rate limit, shared by every isolate (rate-limit.ts: 429)
  *   -> the route (token-routes.ts, proxy.ts).
  *
  * Only deliberate errors reach the wire (errors.ts): `app.onError` answers `EdgeError`s as
@@ -20,7 +20,7 @@ import { authenticate, type Caller } from './callers.ts'
 import { loadConfig, type Config } from './config.ts'
 import { EdgeError, onError } from './errors.ts'
 import { proxy } from './proxy.ts'
-import { takeRequest } from './rate-limit.ts'
+import { takeSharedRequest } from './rate-limit.ts'
 import { postInvalidate, postToken } from './token-routes.ts'
 
 /** Hono's types for this app: the Worker's `env`, and what the middlewares hand to the routes. */
@@ -68,7 +68,7 @@ app.use('/v1/proxy/*', bodyLimit({ maxSize: PROXY_BODY_LIMIT, onError: tooLarge(
 
 app.use('/v1/*', async (c, next) => {
   const caller = await authenticate(c.req.header('authorization'), c.get('config'))
-  takeRequest(caller.id, c.get('config').ratePerMinute)
+  await takeSharedRequest(c.env, caller.id, caller.ratePerMinute ?? c.get('config').ratePerMinute)
   c.set('caller', caller)
   await next()
 })

@@ -26,6 +26,8 @@ export interface Caller {
   proxy: readonly ProxyRule[]
   /** The header a proxied POST must carry, if any. */
   idempotencyHeader?: string | undefined
+  /** This caller's own rate limit, instead of `RATE_LIMIT_PER_MINUTE`. */
+  ratePerMinute?: number | undefined
 }
 
 const REALM = 'Bearer realm="payment-auth"'

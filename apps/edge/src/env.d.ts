@@ -8,6 +8,8 @@ interface EdgeEnv {
   TOKENS: KVNamespace
   /** The token authority: one Durable Object per provider client. */
   AUTHORITY: DurableObjectNamespace<import('./authority.ts').TokenAuthority>
+  /** The per-caller rate limit every isolate shares: one Durable Object per caller (rate-limit.ts). */
+  RATE_LIMITS: DurableObjectNamespace<import('./rate-limit.ts').CallerRateLimit>
   /** Optional Workers Analytics Engine dataset: every audit line is also a data point there (audit.ts). */
   AUDIT?: AnalyticsEngineDataset
 
@@ -21,7 +23,7 @@ interface EdgeEnv {
   /** `iss` and `aud` a JWT caller's token must carry. */
   JWT_ISSUER?: string
   JWT_AUDIENCE?: string
-  /** Requests per caller per minute, per isolate. Default 600. */
+  /** Requests per caller per minute, shared by every isolate. Default 600. */
   RATE_LIMIT_PER_MINUTE?: string | number
 
   // Secrets.
@@ -37,7 +39,7 @@ declare namespace Cloudflare {
   interface Env extends EdgeEnv {}
   interface GlobalProps {
     mainModule: typeof import('./index.ts')
-    durableNamespaces: 'TokenAuthority'
+    durableNamespaces: 'TokenAuthority' | 'CallerRateLimit'
   }
 }
 
