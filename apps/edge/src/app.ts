@@ -5,7 +5,8 @@
  *   -> configuration (loadConfig: a bad one is a plain 500)
  *   -> CORS (allow-list `CORS_ORIGINS`; preflights end here)
  *   -> body limit (8 KiB for token routes, 1 MiB for the proxy: 413)
- *   -> caller authentication (API key or JWT: 401)
+ *   -> admin routes (admin.ts: ADMIN_KEY, not a caller; 404 without one)
+ *   -> caller authentication (API key, static or from the registry, or JWT: 401)
  *   -> per-caller rate limit, shared by every isolate (rate-limit.ts: 429)
  *   -> the route (token-routes.ts, proxy.ts).
  *
@@ -15,12 +16,14 @@
 import { Hono } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
 import { cors } from 'hono/cors'
+import { adminRoutes } from './admin.ts'
 import { auditTrail } from './audit.ts'
 import { authenticate, type Caller } from './callers.ts'
 import { loadConfig, type Config } from './config.ts'
 import { EdgeError, onError } from './errors.ts'
 import { proxy } from './proxy.ts'
 import { takeSharedRequest } from './rate-limit.ts'
+import { registeredCaller } from './registry.ts'
 import { postInvalidate, postToken } from './token-routes.ts'
 
 /** Hono's types for this app: the Worker's `env`, and what the middlewares hand to the routes. */
@@ -66,8 +69,11 @@ app.use('/v1/token', bodyLimit({ maxSize: TOKEN_BODY_LIMIT, onError: tooLarge(TO
 app.use('/v1/token/*', bodyLimit({ maxSize: TOKEN_BODY_LIMIT, onError: tooLarge(TOKEN_BODY_LIMIT) }))
 app.use('/v1/proxy/*', bodyLimit({ maxSize: PROXY_BODY_LIMIT, onError: tooLarge(PROXY_BODY_LIMIT) }))
 
+// Admin routes (callers at run time) and the operators' status: before caller authentication.
+adminRoutes(app)
+
 app.use('/v1/*', async (c, next) => {
-  const caller = await authenticate(c.req.header('authorization'), c.get('config'))
+  const caller = await authenticate(c.req.header('authorization'), c.get('config'), (sha256) => registeredCaller(c.env, sha256))
   await takeSharedRequest(c.env, caller.id, caller.ratePerMinute ?? c.get('config').ratePerMinute)
   c.set('caller', caller)
   await next()

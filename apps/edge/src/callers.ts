@@ -40,22 +40,31 @@ function unauthorized(description: string, presented: boolean): EdgeError {
 const JWT_SHAPE = /^[\w-]+\.[\w-]*\.[\w-]*$/
 
 /** The caller behind an `Authorization` header, or a 401. */
-export async function authenticate(header: string | undefined, config: Config): Promise<Caller> {
+export async function authenticate(
+  header: string | undefined,
+  config: Config,
+  /** The registry (registry.ts): asked with the key's SHA-256 (hex) when no static caller has it. */
+  lookup?: (sha256Hex: string) => Promise<Caller | undefined>,
+): Promise<Caller> {
   const match = /^Bearer +(\S+) *$/i.exec(header ?? '')
   if (!match) throw unauthorized('a caller credential is required: Authorization: Bearer <API key or JWT>', header !== undefined)
   const credential = match[1]!
   if (credential.length > MAX_CREDENTIAL_LENGTH) throw unauthorized('the caller credential is not valid', true)
-  return JWT_SHAPE.test(credential) ? verifyJwt(credential, config) : matchApiKey(credential, config)
+  return JWT_SHAPE.test(credential) ? verifyJwt(credential, config) : matchApiKey(credential, config, lookup)
 }
 
-async function matchApiKey(key: string, config: Config): Promise<Caller> {
+async function matchApiKey(key: string, config: Config, lookup?: (sha256Hex: string) => Promise<Caller | undefined>): Promise<Caller> {
   const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(key)))
   let found: Config['callers'][number] | undefined
   // Every configured digest is compared, in constant time: neither the timing nor the order tells anything.
   for (const caller of config.callers) {
     if (crypto.subtle.timingSafeEqual(digest, caller.digest)) found = caller
   }
-  if (!found) throw unauthorized('the caller credential is not valid', true)
+  if (!found) {
+    const registered = lookup && (await lookup([...digest].map((b) => b.toString(16).padStart(2, '0')).join('')))
+    if (registered) return registered
+    throw unauthorized('the caller credential is not valid', true)
+  }
   return {
     id: `key:${found.id}`,
     providers: new Set(found.providers),

@@ -10,6 +10,8 @@ interface EdgeEnv {
   AUTHORITY: DurableObjectNamespace<import('./authority.ts').TokenAuthority>
   /** The per-caller rate limit every isolate shares: one Durable Object per caller (rate-limit.ts). */
   RATE_LIMITS: DurableObjectNamespace<import('./rate-limit.ts').CallerRateLimit>
+  /** The caller registry: one Durable Object (name `callers`) holding the callers created at run time (registry.ts). */
+  REGISTRY: DurableObjectNamespace<import('./registry.ts').CallerRegistry>
   /** Optional Workers Analytics Engine dataset: every audit line is also a data point there (audit.ts). */
   AUDIT?: AnalyticsEngineDataset
 
@@ -26,7 +28,12 @@ interface EdgeEnv {
   /** Requests per caller per minute, shared by every isolate. Default 600. */
   RATE_LIMIT_PER_MINUTE?: string | number
 
+  /** Seconds an isolate may reuse a registry answer about a key (the revocation bound). Default 30, at most 300. */
+  CALLER_CACHE_SECONDS?: string | number
+
   // Secrets.
+  /** Bearer key of the admin routes and /v1/status. Without it they answer 404. */
+  ADMIN_KEY?: string
   /** `<kid>:<base64 of 32 bytes>,...`: AES-GCM keys of tokens at rest; new writes use the first, reads any (sealing.ts). */
   TOKEN_ENCRYPTION_KEYS?: string
   /** HS256 key of JWT callers (at least 32 bytes). Without it, JWT callers are refused. */
@@ -39,7 +46,7 @@ declare namespace Cloudflare {
   interface Env extends EdgeEnv {}
   interface GlobalProps {
     mainModule: typeof import('./index.ts')
-    durableNamespaces: 'TokenAuthority' | 'CallerRateLimit'
+    durableNamespaces: 'TokenAuthority' | 'CallerRateLimit' | 'CallerRegistry'
   }
 }
 

@@ -13,6 +13,7 @@ import { app } from './app.ts'
 
 export { TokenAuthority } from './authority.ts'
 export { CallerRateLimit } from './rate-limit.ts'
+export { CallerRegistry } from './registry.ts'
 
 export default {
   fetch: (request, env, ctx) => app.fetch(request, env, ctx),
