@@ -16,7 +16,7 @@ import { bodyLimit } from 'hono/body-limit'
 import * as v from 'valibot'
 import type { EdgeHono } from './app.ts'
 import { EdgeError, NO_STORE } from './errors.ts'
-import { DEFAULT_OVERLAP_SECONDS, NewCaller, registryOf } from './registry.ts'
+import { DEFAULT_OVERLAP_SECONDS, forgetCallers, NewCaller, registryOf } from './registry.ts'
 
 const ADMIN_BODY_LIMIT = 16 * 1024
 const REALM = 'Bearer realm="payment-auth-admin"'
@@ -106,7 +106,10 @@ export function adminRoutes(app: Hono<EdgeHono>): void {
   })
 
   app.delete('/v1/admin/callers/:id', async (c) => {
-    if (!(await registryOf(c.env).remove(idParam(c)))) throw new EdgeError(404, 'not_found', 'no such caller')
+    const keys = await registryOf(c.env).remove(idParam(c))
+    if (!keys) throw new EdgeError(404, 'not_found', 'no such caller')
+    // This isolate refuses the keys at once; the others within CALLER_CACHE_SECONDS.
+    forgetCallers(keys)
     return c.body(null, 204, NO_STORE)
   })
 

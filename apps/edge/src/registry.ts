@@ -101,11 +101,12 @@ export class CallerRegistry extends DurableObject<Env> {
     return { id, key }
   }
 
-  async remove(id: string): Promise<boolean> {
+  /** Deletes the caller; answers the SHA-256 of its keys (so the isolate that asked forgets them at once). */
+  async remove(id: string): Promise<string[] | undefined> {
     const stored = await this.ctx.storage.get<StoredCaller>(`caller:${id}`)
-    if (!stored) return false
+    if (!stored) return undefined
     await this.ctx.storage.delete([`caller:${id}`, ...stored.keys.map((k) => `key:${k.sha256}`)])
-    return true
+    return stored.keys.map((k) => k.sha256)
   }
 
   /** The caller of the key with this SHA-256 (hex), if it works now. */
@@ -137,9 +138,10 @@ export function registryOf(env: Env): DurableObjectStub<CallerRegistry> {
 const cache = new Map<string, { caller: Caller | undefined; until: number }>()
 const MAX_CACHED = 10_000
 
-/** Forgets every cached caller decision of this isolate (tests). */
-export function forgetCallers(): void {
-  cache.clear()
+/** Forgets every cached caller decision of this isolate, or those about these keys' SHA-256 (a deletion). */
+export function forgetCallers(sha256s?: readonly string[]): void {
+  if (!sha256s) cache.clear()
+  else for (const sha256 of sha256s) cache.delete(sha256)
 }
 
 export function cacheSeconds(env: Env): number {
