@@ -8,6 +8,8 @@
  *   POST   /v1/admin/callers/<id>/rotate  {overlapSeconds?} (default 3600)   -> 200 {id, key}
  *   DELETE /v1/admin/callers/<id>                                            -> 204
  *   GET    /v1/admin/callers                                                 -> 200 {callers: [id...]}
+ *   GET    /v1/status    per provider client: token age and remaining life, last error code,
+ *                        breaker, token calls in the last hour (authority-status.ts) -> 200
  *
  * A key is in the answer once and nowhere else: the registry keeps its SHA-256.
  */
@@ -15,6 +17,8 @@ import type { Context, Hono } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
 import * as v from 'valibot'
 import type { EdgeHono } from './app.ts'
+import { authorityOf } from './authority.ts'
+import { providerClient } from './providers.ts'
 import { EdgeError, NO_STORE } from './errors.ts'
 import { DEFAULT_OVERLAP_SECONDS, forgetCallers, NewCaller, registryOf } from './registry.ts'
 
@@ -69,6 +73,21 @@ function idParam(c: Context<EdgeHono>): string {
 
 /** Registers the admin routes on `app` (before caller authentication: the admin is no caller). */
 export function adminRoutes(app: Hono<EdgeHono>): void {
+  // Operators: per provider client, what its authority reports (authority-status.ts). Never a token.
+  app.get('/v1/status', async (c) => {
+    await requireAdmin(c)
+    const providers: Record<string, unknown> = {}
+    for (const [name, config] of c.get('config').providers) {
+      try {
+        const client = providerClient(c.env, name, config, undefined)
+        providers[name] = { clients: await authorityOf(c.env, client).status(name) }
+      } catch {
+        providers[name] = { error: 'unavailable' }
+      }
+    }
+    return c.json({ providers }, 200, NO_STORE)
+  })
+
   app.use('/v1/admin/*', async (c, next) => {
     await requireAdmin(c)
     await next()
