@@ -21,6 +21,7 @@ import { auditTrail } from './audit.ts'
 import { authenticate, type Caller } from './callers.ts'
 import { loadConfig, type Config } from './config.ts'
 import { EdgeError, onError } from './errors.ts'
+import { jwksSettings } from './jwks.ts'
 import { proxy } from './proxy.ts'
 import { takeSharedRequest } from './rate-limit.ts'
 import { registeredCaller } from './registry.ts'
@@ -73,7 +74,12 @@ app.use('/v1/proxy/*', bodyLimit({ maxSize: PROXY_BODY_LIMIT, onError: tooLarge(
 adminRoutes(app)
 
 app.use('/v1/*', async (c, next) => {
-  const caller = await authenticate(c.req.header('authorization'), c.get('config'), (sha256) => registeredCaller(c.env, sha256))
+  const caller = await authenticate(
+    c.req.header('authorization'),
+    c.get('config'),
+    (sha256) => registeredCaller(c.env, sha256),
+    jwksSettings(c.env),
+  )
   await takeSharedRequest(c.env, caller.id, caller.ratePerMinute ?? c.get('config').ratePerMinute)
   c.set('caller', caller)
   await next()

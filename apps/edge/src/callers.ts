@@ -9,12 +9,16 @@
  *   `aud` = `JWT_AUDIENCE`, `exp` required. Its `providers` claim (array) and `scope` claim
  *   (space-separated) say what it may use.
  *
+ * - or a JWT signed `RS256`, `ES256` or `EdDSA` by an identity provider, verified against its
+ *   JWKS when `JWKS_URL` is set (jwks.ts).
+ *
  * Then `authorize` checks the provider and the scope against what the caller may use.
  */
-import { errors as joseErrors, jwtVerify } from 'jose'
+import { decodeProtectedHeader, errors as joseErrors, jwtVerify } from 'jose'
 import * as v from 'valibot'
 import type { Config, ProviderConfig } from './config.ts'
 import { EdgeError } from './errors.ts'
+import { JWKS_ALGORITHMS, type JwksSettings, verifyJwksJwt } from './jwks.ts'
 import type { ProxyRule } from './proxy-rules.ts'
 
 export interface Caller {
@@ -45,12 +49,26 @@ export async function authenticate(
   config: Config,
   /** The registry (registry.ts): asked with the key's SHA-256 (hex) when no static caller has it. */
   lookup?: (sha256Hex: string) => Promise<Caller | undefined>,
+  /** The identity provider's JWKS (jwks.ts): JWTs signed RS256, ES256 or EdDSA are verified there. */
+  jwks?: JwksSettings,
 ): Promise<Caller> {
   const match = /^Bearer +(\S+) *$/i.exec(header ?? '')
   if (!match) throw unauthorized('a caller credential is required: Authorization: Bearer <API key or JWT>', header !== undefined)
   const credential = match[1]!
   if (credential.length > MAX_CREDENTIAL_LENGTH) throw unauthorized('the caller credential is not valid', true)
-  return JWT_SHAPE.test(credential) ? verifyJwt(credential, config) : matchApiKey(credential, config, lookup)
+  if (!JWT_SHAPE.test(credential)) return matchApiKey(credential, config, lookup)
+  if (jwks && JWKS_ALGORITHMS.includes(algOf(credential) ?? '')) return verifyJwksJwt(credential, jwks)
+  return verifyJwt(credential, config)
+}
+
+/** The `alg` of a JWT's protected header, or `undefined` when it cannot be read. */
+function algOf(token: string): string | undefined {
+  try {
+    const alg = decodeProtectedHeader(token).alg
+    return typeof alg === 'string' ? alg : undefined
+  } catch {
+    return undefined
+  }
 }
 
 async function matchApiKey(key: string, config: Config, lookup?: (sha256Hex: string) => Promise<Caller | undefined>): Promise<Caller> {

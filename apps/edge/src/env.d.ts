@@ -25,6 +25,16 @@ interface EdgeEnv {
   /** `iss` and `aud` a JWT caller's token must carry. */
   JWT_ISSUER?: string
   JWT_AUDIENCE?: string
+  /** Caller JWTs from an identity provider (jwks.ts): its JWKS URL, the `iss` and `aud` required. */
+  JWKS_URL?: string
+  JWKS_ISSUER?: string
+  JWKS_AUDIENCE?: string
+  /** Seconds of clock skew allowed (default 30); minimum seconds between two fetches of the JWKS for an unknown `kid` (default 30). */
+  JWKS_CLOCK_TOLERANCE_SECONDS?: string | number
+  JWKS_COOLDOWN_SECONDS?: string | number
+  /** The claims naming the providers (default `providers`) and scopes (default `scope`) a JWKS caller may use. */
+  JWKS_PROVIDERS_CLAIM?: string
+  JWKS_SCOPE_CLAIM?: string
   /** Requests per caller per minute, shared by every isolate. Default 600. */
   RATE_LIMIT_PER_MINUTE?: string | number
 

@@ -10,6 +10,7 @@ import { env, exports } from 'cloudflare:workers'
 import { SignJWT } from 'jose'
 import type { SandboxStats } from '@payment-auth/sandbox'
 import { forgetRateLimits } from '../src/rate-limit.ts'
+import { forgetJwks } from '../src/jwks.ts'
 import { forgetCallers } from '../src/registry.ts'
 import { clearIsolateCache } from '../src/tokens.ts'
 
@@ -47,6 +48,7 @@ export async function coldStart(): Promise<void> {
   clearIsolateCache()
   forgetRateLimits()
   forgetCallers()
+  forgetJwks()
 }
 
 export interface CallOptions {
