@@ -71,7 +71,7 @@ if (process.argv.includes('--check')) {
       ? out
           .trim()
           .split('\n')
-          .map((line) => line.slice(0, 90))
+          .map((line) => line.slice(0, 130))
           .join(' | ')
       : out.split('\n')[0]!.slice(0, 160)
     console.log(`${ok ? 'ok  ' : 'FAIL'} ${what}: ${shown}`)
