@@ -80,7 +80,7 @@ app.use('/v1/*', async (c, next) => {
     (sha256) => registeredCaller(c.env, sha256),
     jwksSettings(c.env),
   )
-  await takeSharedRequest(c.env, caller.id, caller.ratePerMinute ?? c.get('config').ratePerMinute)
+  await takeSharedRequest(c.env, caller.id, caller.ratePerMinute ?? c.get('config').ratePerMinute, (work) => c.executionCtx.waitUntil(work))
   c.set('caller', caller)
   await next()
 })

@@ -95,3 +95,43 @@ describe('the rate limit every isolate shares', () => {
     expect((await ask(v)).status).toBe(429) // this isolate's own bucket
   })
 })
+
+describe('the warm path does not wait for the shared limit while plenty is left', () => {
+  it('every request is still counted: a limit of 100 lets exactly 100 through, across isolates', async () => {
+    const v = await vars(100)
+    const statuses: number[] = []
+    const started = Date.now()
+    for (let i = 0; i < 103; i++) {
+      if (i % 20 === 0) freshIsolate()
+      const response = await ask(v)
+      statuses.push(response.status)
+      await response.body?.cancel()
+    }
+    // The bucket refills at 100 a minute while this runs: that many more may pass, no more.
+    const refilled = Math.ceil(((Date.now() - started) * 100) / 60_000)
+    expect(statuses.slice(0, 100)).toEqual(Array(100).fill(200))
+    expect(statuses.filter((s) => s === 200).length).toBeLessThanOrEqual(100 + refilled)
+    expect(statuses.at(-1)).toBe(429)
+  })
+
+  it('while plenty is left, a request does not wait for the Durable Object (its count follows after the answer)', async () => {
+    const v = await vars(1000)
+    expect((await ask(v)).status).toBe(200) // the first asks the shared bucket and waits
+    let takes = 0
+    const fake = {
+      idFromName: env.RATE_LIMITS.idFromName.bind(env.RATE_LIMITS),
+      get: (id: DurableObjectId) => {
+        const stub = env.RATE_LIMITS.get(id)
+        return {
+          take: (...args: [number, number?, boolean?]) => {
+            takes++
+            expect(args[2]).toBe(true) // a count of requests already let through, not a question
+            return stub.take(...args)
+          },
+        }
+      },
+    }
+    for (let i = 0; i < 5; i++) expect((await ask({ ...v, RATE_LIMITS: fake })).status).toBe(200)
+    expect(takes).toBe(5)
+  })
+})
