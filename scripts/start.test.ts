@@ -32,8 +32,10 @@ describe('npm start', () => {
   it('serves tokens and proxied calls from the sandbox through the Worker, and the printed curl commands work as printed', async () => {
     const { code, stdout } = await run(process.execPath, ['scripts/start.ts', '--check'], { EDGE_PORT: '0', SANDBOX_PORT: '0' })
     const checks = stdout.split('\n').filter((l) => /^(ok {2}|FAIL) /.test(l))
-    expect(checks).toHaveLength(5)
+    expect(checks).toHaveLength(6)
     expect(checks.filter((l) => l.startsWith('FAIL'))).toEqual([])
+    // A caller created at run time (ADMIN_KEY of .dev.vars) gets a token, is deleted, then refused.
+    expect(checks.at(-1)).toMatch(/^ok +a caller created at run time .*DELETE 204.*HTTP 401/)
     expect(stdout).toMatch(/"token_type":"Bearer","expires_in":3[0-9]{3}/)
     expect(code).toBe(0)
   }, 120_000)

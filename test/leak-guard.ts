@@ -27,7 +27,12 @@ export const TEST_CREDENTIALS: Record<string, string> = {
 }
 // The edge tests run with the Wrangler secrets of .dev.vars.example (apps/edge/vitest.config.ts).
 for (const [name, value] of Object.entries(parseDevVars(devVarsExample))) {
-  if (name.endsWith('_SECRET')) TEST_CREDENTIALS[`edge ${name} of .dev.vars.example`] = value
+  if (name.endsWith('_SECRET') || name === 'ADMIN_KEY') TEST_CREDENTIALS[`edge ${name} of .dev.vars.example`] = value
+  // `<kid>:<base64 key>,...`: each key on its own.
+  if (name === 'TOKEN_ENCRYPTION_KEYS') {
+    for (const entry of value.split(','))
+      TEST_CREDENTIALS[`edge token encryption key ${entry.split(':')[0]}`] = entry.slice(entry.indexOf(':') + 1)
+  }
 }
 // Tests register keys and secrets they make at run time through test/support/guard.ts.
 ;(globalThis as Record<symbol, unknown>)[TEST_CREDENTIALS_KEY] = TEST_CREDENTIALS

@@ -6,9 +6,13 @@
  * - the access token alone (`publicRecord`) is mirrored to the KV read cache, which the
  *   Worker reads before it asks the authority.
  *
- * Keys are described in STORAGE.md.
+ * Both hold the secret fields sealed (AES-GCM, sealing.ts) under `TOKEN_ENCRYPTION_KEYS`:
+ * only this store and the isolates' KV reader (tokens.ts) open them. Keys are described in
+ * STORAGE.md.
  */
 import { readRecord, usefulUntil, type TokenRecord, type TokenStore } from '@payment-auth/ky/store'
+import { env } from 'cloudflare:workers'
+import { keyringOf, openRecord, sealRecord } from './sealing.ts'
 
 /** What leaves the Durable Object for the KV read cache: the access token only, never the refresh token. */
 function publicRecord(record: TokenRecord): TokenRecord {
@@ -16,7 +20,15 @@ function publicRecord(record: TokenRecord): TokenRecord {
   return scope === undefined ? { v, accessToken, receivedAt, expiresAt } : { v, accessToken, receivedAt, expiresAt, scope }
 }
 
-export function authorityStore(storage: DurableObjectStorage, readCache: TokenStore): TokenStore {
+/**
+ * @param keys The value of `TOKEN_ENCRYPTION_KEYS` (read at each use: the Durable Object's own env
+ *   by default; tests pass another to stage a rotation).
+ */
+export function authorityStore(
+  storage: DurableObjectStorage,
+  readCache: TokenStore,
+  keys: () => unknown = () => env.TOKEN_ENCRYPTION_KEYS,
+): TokenStore {
   return {
     async get(key) {
       const record = readRecord(await storage.get(key))
@@ -25,9 +37,11 @@ export function authorityStore(storage: DurableObjectStorage, readCache: TokenSt
         await storage.delete(key)
         return undefined
       }
-      return record
+      // A record under a key no longer listed reads as absent: the manager gets a new token.
+      return openRecord(await keyringOf(keys()), key, record)
     },
-    async set(key, record) {
+    async set(key, plain) {
+      const record = await sealRecord(await keyringOf(keys()), key, plain)
       await storage.put(key, record)
       try {
         await readCache.set(key, publicRecord(record), { ttlSeconds: Math.max(1, Math.ceil((record.expiresAt - Date.now()) / 1000)) })

@@ -26,6 +26,7 @@ import {
 import { telemetry } from '@payment-auth/otel'
 import { kvStore } from '@payment-auth/store-kv'
 import { DurableObject } from 'cloudflare:workers'
+import { clientStatus, observe, type ClientStatus, type Observed } from './authority-status.ts'
 import { authorityStore } from './authority-store.ts'
 import { loadConfig } from './config.ts'
 import { providerClient, type ProviderClient } from './providers.ts'
@@ -63,13 +64,26 @@ function log(event: PaymentAuthEvent): void {
 export class TokenAuthority extends DurableObject<Env> {
   /** One token manager per `<provider> <scope>`, for the life of this instance. */
   readonly #managers = new Map<string, TokenManager>()
+  /** What `status()` reports, per `<provider> <scope>`, observed by `fetch` (authority-status.ts). */
+  readonly #observed = new Map<string, Observed>()
+
+  /** Per scope of this provider client: the stored token's age and remaining life, the last error, the breaker, token calls in the last hour. */
+  async status(provider: string): Promise<ClientStatus[]> {
+    const config = loadConfig(this.env).providers.get(provider)
+    // The storage key of each scope served: the provider client's own key, as the managers use it.
+    const keyOf = (scope: string) =>
+      `payment-auth:${config ? providerClient(this.env, provider, config, scope || undefined).dialect.key : scope}`
+    return clientStatus(provider, await this.ctx.storage.list(), this.#observed, keyOf)
+  }
 
   override async fetch(request: Request): Promise<Response> {
     const { provider, scope, rejected } = (await request.json()) as AuthorityRequest
     const manager = this.#manager(provider, scope)
+    const seen = observe(this.#observed, `${provider} ${scope ?? ''}`)
     try {
       if (rejected) await manager.invalidate(rejected)
       const token = await manager.getRecord({ minValidity: MIN_VALIDITY_SECONDS })
+      seen.answered(token.receivedAt)
       const answer: AuthorityAnswer = {
         access_token: token.accessToken,
         expires_in: (token.expiresAt - Date.now()) / 1000,
@@ -80,6 +94,7 @@ export class TokenAuthority extends DurableObject<Env> {
     } catch (error) {
       // Failures of the provider's token endpoint become an answer (their codes cross over); anything else is a bug.
       if (!isPaymentAuthError(error)) throw error
+      seen.failed(error)
       const answer: AuthorityAnswer = { error: error.code }
       if (error.retryAfter !== undefined) answer.retry_after = error.retryAfter
       if (error.status !== undefined) answer.status = error.status

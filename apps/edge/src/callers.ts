@@ -9,18 +9,29 @@
  *   `aud` = `JWT_AUDIENCE`, `exp` required. Its `providers` claim (array) and `scope` claim
  *   (space-separated) say what it may use.
  *
+ * - or a JWT signed `RS256`, `ES256` or `EdDSA` by an identity provider, verified against its
+ *   JWKS when `JWKS_URL` is set (jwks.ts).
+ *
  * Then `authorize` checks the provider and the scope against what the caller may use.
  */
-import { errors as joseErrors, jwtVerify } from 'jose'
+import { decodeProtectedHeader, errors as joseErrors, jwtVerify } from 'jose'
 import * as v from 'valibot'
 import type { Config, ProviderConfig } from './config.ts'
 import { EdgeError } from './errors.ts'
+import { JWKS_ALGORITHMS, type JwksSettings, verifyJwksJwt } from './jwks.ts'
+import type { ProxyRule } from './proxy-rules.ts'
 
 export interface Caller {
   /** `key:<id>` for API-key callers, `jwt:<sub>` for JWT callers. */
   id: string
   providers: ReadonlySet<string>
   scopes: ReadonlySet<string>
+  /** The proxy allow-list (proxy-rules.ts): empty for JWT callers, which have no proxy access. */
+  proxy: readonly ProxyRule[]
+  /** The header a proxied POST must carry, if any. */
+  idempotencyHeader?: string | undefined
+  /** This caller's own rate limit, instead of `RATE_LIMIT_PER_MINUTE`. */
+  ratePerMinute?: number | undefined
 }
 
 const REALM = 'Bearer realm="payment-auth"'
@@ -33,23 +44,52 @@ function unauthorized(description: string, presented: boolean): EdgeError {
 const JWT_SHAPE = /^[\w-]+\.[\w-]*\.[\w-]*$/
 
 /** The caller behind an `Authorization` header, or a 401. */
-export async function authenticate(header: string | undefined, config: Config): Promise<Caller> {
+export async function authenticate(
+  header: string | undefined,
+  config: Config,
+  /** The registry (registry.ts): asked with the key's SHA-256 (hex) when no static caller has it. */
+  lookup?: (sha256Hex: string) => Promise<Caller | undefined>,
+  /** The identity provider's JWKS (jwks.ts): JWTs signed RS256, ES256 or EdDSA are verified there. */
+  jwks?: JwksSettings,
+): Promise<Caller> {
   const match = /^Bearer +(\S+) *$/i.exec(header ?? '')
   if (!match) throw unauthorized('a caller credential is required: Authorization: Bearer <API key or JWT>', header !== undefined)
   const credential = match[1]!
   if (credential.length > MAX_CREDENTIAL_LENGTH) throw unauthorized('the caller credential is not valid', true)
-  return JWT_SHAPE.test(credential) ? verifyJwt(credential, config) : matchApiKey(credential, config)
+  if (!JWT_SHAPE.test(credential)) return matchApiKey(credential, config, lookup)
+  if (jwks && JWKS_ALGORITHMS.includes(algOf(credential) ?? '')) return verifyJwksJwt(credential, jwks)
+  return verifyJwt(credential, config)
 }
 
-async function matchApiKey(key: string, config: Config): Promise<Caller> {
+/** The `alg` of a JWT's protected header, or `undefined` when it cannot be read. */
+function algOf(token: string): string | undefined {
+  try {
+    const alg = decodeProtectedHeader(token).alg
+    return typeof alg === 'string' ? alg : undefined
+  } catch {
+    return undefined
+  }
+}
+
+async function matchApiKey(key: string, config: Config, lookup?: (sha256Hex: string) => Promise<Caller | undefined>): Promise<Caller> {
   const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(key)))
   let found: Config['callers'][number] | undefined
   // Every configured digest is compared, in constant time: neither the timing nor the order tells anything.
   for (const caller of config.callers) {
     if (crypto.subtle.timingSafeEqual(digest, caller.digest)) found = caller
   }
-  if (!found) throw unauthorized('the caller credential is not valid', true)
-  return { id: `key:${found.id}`, providers: new Set(found.providers), scopes: new Set(found.scopes) }
+  if (!found) {
+    const registered = lookup && (await lookup([...digest].map((b) => b.toString(16).padStart(2, '0')).join('')))
+    if (registered) return registered
+    throw unauthorized('the caller credential is not valid', true)
+  }
+  return {
+    id: `key:${found.id}`,
+    providers: new Set(found.providers),
+    scopes: new Set(found.scopes),
+    proxy: found.proxy,
+    idempotencyHeader: found.idempotencyHeader,
+  }
 }
 
 const Claims = v.object({
@@ -80,7 +120,7 @@ async function verifyJwt(token: string, config: Config): Promise<Caller> {
   const claims = v.safeParse(Claims, payload)
   if (!claims.success) throw unauthorized('the caller token has malformed claims', true)
   const { sub, providers, scope } = claims.output
-  return { id: `jwt:${sub ?? 'anonymous'}`, providers: new Set(providers), scopes: new Set(scopeList(scope)) }
+  return { id: `jwt:${sub ?? 'anonymous'}`, providers: new Set(providers), scopes: new Set(scopeList(scope)), proxy: [] }
 }
 
 /** Space-separated scope to its tokens, deduplicated and sorted (so `write read` and `read write` share a token). */

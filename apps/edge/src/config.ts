@@ -7,6 +7,7 @@
  * naming what is wrong (never a value).
  */
 import * as v from 'valibot'
+import { idempotencyHeader, ProxyRules, RequireIdempotencyKey, type ProxyRule } from './proxy-rules.ts'
 
 /** Thrown when the configuration is unusable. Its message names fields, never values. */
 export class ConfigError extends Error {
@@ -67,6 +68,9 @@ const ApiKeyCaller = v.strictObject({
   keySha256: v.pipe(v.string(), v.regex(/^[0-9a-fA-F]{64}$/)),
   providers: v.array(ProviderName),
   scopes: v.optional(v.array(ScopeToken), []),
+  /** The proxy allow-list (proxy-rules.ts); absent: no proxy access. */
+  proxy: ProxyRules,
+  requireIdempotencyKey: RequireIdempotencyKey,
 })
 const Callers = v.array(ApiKeyCaller)
 
@@ -82,6 +86,9 @@ export interface KeyCaller {
   digest: Uint8Array
   providers: readonly string[]
   scopes: readonly string[]
+  proxy: readonly ProxyRule[]
+  /** The header a proxied POST must carry, if any. */
+  idempotencyHeader: string | undefined
 }
 
 export interface JwtSettings {
@@ -151,7 +158,14 @@ function build(env: Env): Config {
   const callers = parse('CALLERS', Callers, json('CALLERS', env.CALLERS ?? []))
   return {
     providers: new Map(Object.entries(providers)),
-    callers: callers.map((c) => ({ id: c.id, digest: hexBytes(c.keySha256), providers: c.providers, scopes: c.scopes })),
+    callers: callers.map((c) => ({
+      id: c.id,
+      digest: hexBytes(c.keySha256),
+      providers: c.providers,
+      scopes: c.scopes,
+      proxy: c.proxy,
+      idempotencyHeader: idempotencyHeader(c.requireIdempotencyKey),
+    })),
     corsOrigins: corsOrigins(env.CORS_ORIGINS),
     jwt: jwtSettings(env),
     ratePerMinute:

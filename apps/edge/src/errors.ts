@@ -15,6 +15,7 @@ export type EdgeErrorCode =
   | 'invalid_scope'
   | 'insufficient_scope'
   | 'access_denied'
+  | 'forbidden'
   | 'not_found'
   | 'rate_limited'
   | 'upstream_unavailable'
@@ -62,8 +63,11 @@ export function upstreamFailure(error: Pick<PaymentAuthError, 'provider' | 'retr
 /** Secret values of `env` (provider credentials, JWT key), to scrub from log lines. */
 function secretsOf(env: Record<string, unknown>): string[] {
   return Object.entries(env)
-    .filter(([name, value]) => /(_SECRET|_API_KEY|_CLIENT_ID)$/.test(name) && typeof value === 'string' && value.length >= 4)
-    .map(([, value]) => value as string)
+    .filter(
+      ([name, value]) => /(_SECRET|_API_KEY|_CLIENT_ID|^ADMIN_KEY|_KEYS)$/.test(name) && typeof value === 'string' && value.length >= 4,
+    )
+    .flatMap(([name, value]) => (name.endsWith('_KEYS') ? [value as string, ...(value as string).split(/[,:]/)] : [value as string]))
+    .filter((value) => value.length >= 4)
 }
 
 /** A log line about an unexpected error: its name and message, query strings and secrets removed. */

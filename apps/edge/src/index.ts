@@ -6,12 +6,19 @@
  * calling, what they may use) -> token-routes.ts / proxy.ts -> tokens.ts (this isolate's token
  * manager: L1, then the KV read cache, then the authority) -> authority.ts (the Durable Object:
  * one token manager per scope, the only caller of the provider) -> authority-store.ts (Durable
- * Object storage + the KV read cache). config.ts and providers.ts turn `env` into providers and
- * credentials; errors.ts decides what reaches the wire.
+ * Object storage + the KV read cache, sealed by sealing.ts). config.ts and providers.ts turn `env`
+ * into providers and credentials; errors.ts decides what reaches the wire.
+ *
+ * Around that path: audit.ts (one JSON line per decision), admin.ts (callers at run time and
+ * /v1/status) over registry.ts (the CallerRegistry Durable Object), jwks.ts (identity-provider
+ * JWTs), proxy-rules.ts (the proxy allow-list), rate-limit.ts (the CallerRateLimit Durable Object)
+ * and authority-status.ts (what a TokenAuthority reports).
  */
 import { app } from './app.ts'
 
 export { TokenAuthority } from './authority.ts'
+export { CallerRateLimit } from './rate-limit.ts'
+export { CallerRegistry } from './registry.ts'
 
 export default {
   fetch: (request, env, ctx) => app.fetch(request, env, ctx),

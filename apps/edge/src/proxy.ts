@@ -16,8 +16,10 @@ import { withPaymentAuth } from '@payment-auth/ky'
 import type { Context } from 'hono'
 import ky, { isNetworkError, isTimeoutError } from 'ky'
 import type { EdgeHono } from './app.ts'
+import { noteDecision } from './audit.ts'
 import { authorize } from './callers.ts'
 import { EdgeError } from './errors.ts'
+import { proxyAllowed, type ProxyRule } from './proxy-rules.ts'
 import { configuredProvider, providerClient } from './providers.ts'
 import { tokensFor } from './tokens.ts'
 
@@ -71,15 +73,35 @@ export function upstreamUrl(apiBaseUrl: string, rawPath: string, search: string)
   return url.origin === base.origin && url.pathname.startsWith(base.pathname) ? url : undefined
 }
 
+/** Refuses (403 `forbidden`) a call outside the caller's allow-list and (400) a POST without its idempotency header. */
+function checkProxyCall(
+  caller: { proxy: readonly ProxyRule[]; idempotencyHeader?: string | undefined },
+  method: string,
+  path: string,
+  headers: Headers,
+): void {
+  if (!proxyAllowed(caller.proxy, method, path)) {
+    throw new EdgeError(403, 'forbidden', `this caller may not ${method.toUpperCase()} this path through the proxy`)
+  }
+  const header = caller.idempotencyHeader
+  if (header && method.toUpperCase() === 'POST' && !headers.get(header)?.trim()) {
+    throw new EdgeError(400, 'invalid_request', `a POST through the proxy must carry a ${header} header`)
+  }
+}
+
 export async function proxy(c: Context<EdgeHono>): Promise<Response> {
   const name = c.req.param('provider') ?? ''
   const config = configuredProvider(c.get('config'), name)
+  noteDecision(c, { provider: name })
   const client = providerClient(c.env, name, config, authorize(c.get('caller'), name, config, undefined))
+  noteDecision(c, { scope: client.scope })
   const incoming = new URL(c.req.url)
   // The raw path, not Hono's decoded one: `/v1/proxy/<provider>/` is 3 segments.
   const rawPath = incoming.pathname.split('/').slice(4).join('/')
   const target = upstreamUrl(client.config.apiBaseUrl, rawPath, incoming.search)
   if (!target) throw new EdgeError(400, 'invalid_request', 'the path must stay under the provider API: no encoded or dot segments')
+  // The caller's allow-list, matched only now that the path is known to be plain (deny by default).
+  checkProxyCall(c.get('caller'), c.req.method, `${name}/${rawPath}`, c.req.raw.headers)
 
   const method = c.req.method
   const body = method === 'GET' || method === 'HEAD' ? undefined : await c.req.arrayBuffer()
@@ -98,6 +120,12 @@ export async function proxy(c: Context<EdgeHono>): Promise<Response> {
       retry: 0,
       throwHttpErrors: false,
       timeout: API_TIMEOUT,
+      // Inside withPaymentAuth's wrapper: sees the token attached, for the audit line's tokenId only.
+      fetch: (input: Request | URL | string, init?: RequestInit) => {
+        const sent = input instanceof Request ? input.headers.get('authorization') : null
+        if (sent?.startsWith('Bearer ')) noteDecision(c, { token: sent.slice(7) })
+        return globalThis.fetch(input, init)
+      },
     })
   } catch (error) {
     if (isTimeoutError(error)) throw new EdgeError(504, 'upstream_error', `the ${client.name} API did not answer in time`)

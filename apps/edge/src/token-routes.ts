@@ -11,6 +11,7 @@ import type { Context } from 'hono'
 import * as v from 'valibot'
 import type { EdgeHono } from './app.ts'
 import { MIN_VALIDITY_SECONDS } from './authority.ts'
+import { noteDecision } from './audit.ts'
 import { authorize } from './callers.ts'
 import { EdgeError, NO_STORE } from './errors.ts'
 import { configuredProvider, providerClient } from './providers.ts'
@@ -42,12 +43,16 @@ async function readBody<const S extends v.GenericSchema>(c: Context<EdgeHono>, s
 /** The token manager for what the caller asked: 404 unknown provider, 403/400 what this caller may not use. */
 function tokensAsked(c: Context<EdgeHono>, body: { provider: string; scope?: string | undefined }) {
   const config = configuredProvider(c.get('config'), body.provider)
+  // Only a configured provider name and an authorized scope reach the audit line, never what the caller typed.
+  noteDecision(c, { provider: body.provider })
   const scope = authorize(c.get('caller'), body.provider, config, body.scope)
+  noteDecision(c, { scope })
   return tokensFor(c.env, providerClient(c.env, body.provider, config, scope))
 }
 
 /** 200 `{access_token, token_type: "Bearer", expires_in}` (remaining seconds), never cached by anyone. */
-function tokenResponse(token: TokenInfo, now = Date.now()): Response {
+function tokenResponse(c: Context<EdgeHono>, token: TokenInfo, now = Date.now()): Response {
+  noteDecision(c, { token: token.accessToken })
   const body = {
     access_token: token.accessToken,
     token_type: 'Bearer',
@@ -58,12 +63,12 @@ function tokenResponse(token: TokenInfo, now = Date.now()): Response {
 
 export async function postToken(c: Context<EdgeHono>): Promise<Response> {
   const body = await readBody(c, TokenRequest, '{"provider": "<name>", "scope"?: "<scopes>"}')
-  return tokenResponse(await tokensAsked(c, body).getRecord({ minValidity: MIN_VALIDITY_SECONDS }))
+  return tokenResponse(c, await tokensAsked(c, body).getRecord({ minValidity: MIN_VALIDITY_SECONDS }))
 }
 
 export async function postInvalidate(c: Context<EdgeHono>): Promise<Response> {
   const body = await readBody(c, InvalidateRequest, '{"provider": "<name>", "access_token": "<rejected token>", "scope"?: "<scopes>"}')
   const tokens = tokensAsked(c, body)
   await tokens.invalidate(body.access_token)
-  return tokenResponse(await tokens.getRecord({ minValidity: MIN_VALIDITY_SECONDS }))
+  return tokenResponse(c, await tokens.getRecord({ minValidity: MIN_VALIDITY_SECONDS }))
 }

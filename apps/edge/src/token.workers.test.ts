@@ -62,7 +62,9 @@ describe('POST /v1/token', () => {
       `payment-auth:stablelink http://127.0.0.1:8790/stablelink/user/auth/oauth2/token ${env.STABLELINK_API_KEY}`,
     ])
     const stored = JSON.parse((await env.TOKENS.get(keys[0]!.name))!) as Record<string, unknown>
-    expect(stored.accessToken).toBe(first)
+    // Sealed at rest (TOKEN_ENCRYPTION_KEYS, sealing.ts): the KV value never holds the token itself.
+    expect(stored.accessToken).toMatch(/^sealed\.v1\.k2\./)
+    expect(JSON.stringify(stored)).not.toContain(first)
     expect(stored).not.toHaveProperty('refreshToken')
 
     clearIsolateCache()

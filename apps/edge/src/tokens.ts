@@ -11,6 +11,7 @@ import { createTokenManager, type TokenManager, type TokenStore } from '@payment
 import { kvStore } from '@payment-auth/store-kv'
 import { authorityOf, authorityProvider, MIN_VALIDITY_SECONDS } from './authority.ts'
 import type { ProviderClient } from './providers.ts'
+import { keyringOf, openRecord } from './sealing.ts'
 
 /** This isolate's managers, by the provider client's key. */
 const managers = new Map<string, TokenManager>()
@@ -20,12 +21,18 @@ export function clearIsolateCache(): void {
   managers.clear()
 }
 
-/** KV as a read cache: a failing read falls through to the authority; writes are the authority's alone. */
-function readCache(kv: TokenStore): TokenStore {
+/**
+ * KV as a read cache: a failing read falls through to the authority; writes are the authority's
+ * alone. The access token in KV is sealed (sealing.ts): opened here, once per KV read; the
+ * manager's memory (the L1) then serves the warm path without any crypto.
+ */
+function readCache(kv: TokenStore, keys: unknown): TokenStore {
   return {
     async get(key) {
       try {
-        return await kv.get(key)
+        const record = await kv.get(key)
+        // Unreadable (a key no longer listed): absent, so the authority answers.
+        return record && (await openRecord(await keyringOf(keys), key, record))
       } catch {
         console.warn('edge: the KV read cache could not be read; asking the authority')
         return undefined
@@ -44,7 +51,7 @@ export function tokensFor(env: Env, client: ProviderClient): TokenManager {
   if (!tokens) {
     tokens = createTokenManager({
       provider: authorityProvider(client),
-      store: readCache(kvStore(env.TOKENS)),
+      store: readCache(kvStore(env.TOKENS), env.TOKEN_ENCRYPTION_KEYS),
       // A stub per call: I/O objects may not cross from one request's handler to another's.
       fetch: (request) => authorityOf(env, client).fetch(request),
       refreshAhead: MIN_VALIDITY_SECONDS,

@@ -10,6 +10,8 @@ import { env, exports } from 'cloudflare:workers'
 import { SignJWT } from 'jose'
 import type { SandboxStats } from '@payment-auth/sandbox'
 import { forgetRateLimits } from '../src/rate-limit.ts'
+import { forgetJwks } from '../src/jwks.ts'
+import { forgetCallers } from '../src/registry.ts'
 import { clearIsolateCache } from '../src/tokens.ts'
 
 export type Provider = 'stablelink' | 'oauth2' | 'stonex' | 'abbeycross'
@@ -37,7 +39,7 @@ export const sandbox = {
   inject: (provider: Provider, fault: Record<string, unknown>) => control('inject', { provider, ...fault }),
 }
 
-/** Nothing cached anywhere: sandbox, Durable Objects (memory and storage), KV, this isolate's L1 and rate buckets. */
+/** Nothing cached anywhere: sandbox, Durable Objects (memory and storage), KV, this isolate's L1, rate buckets and caller cache. */
 export async function coldStart(): Promise<void> {
   await sandbox.reset()
   await reset() // deletes every Durable Object, instance and storage (after abortAllDurableObjects() it would not)
@@ -45,6 +47,8 @@ export async function coldStart(): Promise<void> {
   await Promise.all(keys.keys.map((k) => env.TOKENS.delete(k.name)))
   clearIsolateCache()
   forgetRateLimits()
+  forgetCallers()
+  forgetJwks()
 }
 
 export interface CallOptions {
@@ -131,10 +135,21 @@ export async function callerJwt(
   return jwt.sign(new TextEncoder().encode(secret))
 }
 
-/** Every secret value the Worker holds (provider credentials and the JWT key). */
+/** Every secret value the Worker holds (provider credentials, the JWT key, the admin key, the token encryption keys). */
 export function secrets(): string[] {
-  const names = ['STABLELINK_API_SECRET', 'OAUTH2_CLIENT_SECRET', 'STONEX_CLIENT_SECRET', 'ABBEYCROSS_CLIENT_SECRET', 'JWT_SECRET']
-  return names.map((name) => env[name] as string)
+  const names = [
+    'STABLELINK_API_SECRET',
+    'OAUTH2_CLIENT_SECRET',
+    'STONEX_CLIENT_SECRET',
+    'ABBEYCROSS_CLIENT_SECRET',
+    'JWT_SECRET',
+    'ADMIN_KEY',
+  ]
+  const keys = String(env.TOKEN_ENCRYPTION_KEYS ?? '')
+    .split(',')
+    .map((entry) => entry.slice(entry.indexOf(':') + 1))
+    .filter(Boolean)
+  return [...names.map((name) => env[name] as string), ...keys]
 }
 
 /** Fails when `text` contains a secret, one of `tokens`, or a stack trace. */

@@ -1,0 +1,125 @@
+/**
+ * The audit trail: one structured JSON log line per decision the Worker makes on a `/v1/*`
+ * request (a token handed out or refused, a proxy call forwarded or refused, a caller
+ * refused), written when the answer is known:
+ *
+ *   {"type":"audit","ts":"<ISO>","caller":"key:demo-frontend","provider":"oauth2","scope":"read",
+ *    "route":"token","method":"POST","outcome":"granted","status":200,"error":null,"tokenId":"3f2a9c0d1e4b"}
+ *
+ * - `caller`: `key:<id>`, `jwt:<sub>` or `null` (not authenticated);
+ * - `route`: `token`, `invalidate`, `proxy`, `admin`, `status` or `other`;
+ * - `outcome`: `granted` (2xx/3xx, and any answer the proxied API gave), `refused` (a 4xx of the
+ *   edge's own: the caller's fault or policy), `failed` (a 5xx of the edge's own);
+ * - `error`: the RFC 6749 `error` code of a refusal or failure, else `null`;
+ * - `tokenId`: the first 12 hex digits of the SHA-256 of the provider token handed out (token
+ *   routes) or attached (proxy), so a token seen elsewhere can be traced to its decision
+ *   without the log holding it. Never a token, key or secret: only ids, names, codes, statuses.
+ *
+ * With an Analytics Engine binding `AUDIT` configured, each decision is also a data point
+ * (blobs: caller, provider, scope, route, outcome, error, tokenId; doubles: status; index: caller).
+ */
+import type { Context, Next } from 'hono'
+import type { EdgeHono } from './app.ts'
+
+export interface AuditFacts {
+  provider?: string
+  scope?: string | undefined
+  token?: string
+}
+
+export type AuditLine = {
+  type: 'audit'
+  ts: string
+  caller: string | null
+  provider: string | null
+  scope: string | null
+  route: string
+  method: string
+  outcome: 'granted' | 'refused' | 'failed'
+  status: number
+  error: string | null
+  tokenId: string | null
+}
+
+/** The facts of this request's decision, filled in by the routes (`noteDecision`). */
+const facts = new WeakMap<Request, AuditFacts>()
+
+/** Records what a route decided about (provider, scope) and the token it handed out or used. */
+export function noteDecision(c: Context<EdgeHono>, more: AuditFacts): void {
+  const raw = c.req.raw
+  facts.set(raw, { ...facts.get(raw), ...more })
+}
+
+/** Recent tokens' ids: a warm request hands out the same token again, so it is hashed once (the L1 holds these tokens anyway). */
+const ids = new Map<string, string>()
+const MAX_IDS = 256
+
+/** The first 12 hex digits of the SHA-256 of `token`. */
+export async function tokenId(token: string): Promise<string> {
+  const known = ids.get(token)
+  if (known) return known
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(token)))
+  let hex = ''
+  for (const byte of digest.subarray(0, 6)) hex += byte.toString(16).padStart(2, '0')
+  ids.set(token, hex)
+  if (ids.size > MAX_IDS) ids.delete(ids.keys().next().value!)
+  return hex
+}
+
+function routeOf(pathname: string): string {
+  if (pathname === '/v1/token') return 'token'
+  if (pathname === '/v1/token/invalidate') return 'invalidate'
+  if (pathname.startsWith('/v1/proxy/')) return 'proxy'
+  if (pathname.startsWith('/v1/admin/')) return 'admin'
+  if (pathname === '/v1/status') return 'status'
+  return 'other'
+}
+
+/** The `error` code of an edge answer (its own JSON error body), or `null`. */
+async function errorCode(response: Response): Promise<string | null> {
+  if (response.status < 400 || !response.headers.get('content-type')?.includes('application/json')) return null
+  try {
+    const body = (await response.clone().json()) as { error?: unknown }
+    return typeof body.error === 'string' ? body.error.slice(0, 64) : null
+  } catch {
+    return null
+  }
+}
+
+/** Hono middleware: lets the request through, then writes its audit line (preflights are not decisions). */
+export async function auditTrail(c: Context<EdgeHono>, next: Next): Promise<void> {
+  await next()
+  if (c.req.method === 'OPTIONS' && !c.get('caller')) return
+  const f = facts.get(c.req.raw) ?? {}
+  const route = routeOf(new URL(c.req.url).pathname)
+  const status = c.res.status
+  // A proxied API's own answer (any status) is a call the edge let through.
+  const forwarded = route === 'proxy' && f.token !== undefined && c.error === undefined
+  const outcome = forwarded || status < 400 ? 'granted' : status < 500 ? 'refused' : 'failed'
+  const line: AuditLine = {
+    type: 'audit',
+    ts: new Date().toISOString(),
+    caller: c.get('caller')?.id ?? null,
+    provider: f.provider ?? null,
+    scope: f.scope ?? null,
+    route,
+    method: c.req.method,
+    outcome,
+    status,
+    error: forwarded ? null : await errorCode(c.res),
+    tokenId: f.token === undefined ? null : await tokenId(f.token),
+  }
+  console.log(JSON.stringify(line))
+  const dataset = c.env.AUDIT
+  if (dataset) {
+    try {
+      dataset.writeDataPoint({
+        indexes: [(line.caller ?? '-').slice(0, 96)],
+        blobs: [line.caller, line.provider, line.scope, line.route, line.outcome, line.error, line.tokenId],
+        doubles: [line.status],
+      })
+    } catch {
+      console.warn('edge: the audit data point could not be written')
+    }
+  }
+}

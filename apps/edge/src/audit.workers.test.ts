@@ -1,0 +1,200 @@
+/**
+ * The audit trail (issue 13): one JSON line per decision with caller, provider, scope, route,
+ * outcome, status and tokenId (the first 12 hex digits of the token's SHA-256), never a token,
+ * key or secret; and the same as an Analytics Engine data point when `AUDIT` is bound.
+ */
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { tokenId, type AuditLine } from './audit.ts'
+import {
+  assertLeaksNothing,
+  CALLER_KEY,
+  call,
+  callerJwt,
+  callWith,
+  coldStart,
+  json,
+  request,
+  sandbox,
+  token,
+  type TokenAnswer,
+} from '../test/support.ts'
+
+let logged: string[] = []
+
+beforeEach(async () => {
+  await coldStart()
+  logged = []
+  const original = console.log
+  vi.spyOn(console, 'log').mockImplementation((...args: unknown[]) => {
+    logged.push(args.map(String).join(' '))
+    original(...args)
+  })
+})
+afterEach(() => {
+  vi.restoreAllMocks()
+})
+
+function auditLines(): AuditLine[] {
+  return logged.filter((l) => l.startsWith('{"type":"audit"')).map((l) => JSON.parse(l) as AuditLine)
+}
+
+/** The one audit line of the last request, checked to leak nothing. */
+function lastLine(tokens: string[] = []): AuditLine {
+  const lines = auditLines()
+  expect(lines.length).toBeGreaterThan(0)
+  for (const l of logged) assertLeaksNothing(l, [...tokens, CALLER_KEY])
+  return lines.at(-1)!
+}
+
+describe('audit lines', () => {
+  it('a token handed out: caller, provider, scope, route, outcome granted, status 200 and the tokenId, never the token', async () => {
+    const answer = await json<TokenAnswer>(await token('oauth2', { scope: 'read' }))
+    const lines = auditLines()
+    expect(lines).toHaveLength(1)
+    expect(lastLine([answer.access_token])).toMatchObject({
+      caller: 'key:demo-frontend',
+      provider: 'oauth2',
+      scope: 'read',
+      route: 'token',
+      method: 'POST',
+      outcome: 'granted',
+      status: 200,
+      error: null,
+      tokenId: await tokenId(answer.access_token),
+    })
+    expect(lines[0]!.tokenId).toMatch(/^[0-9a-f]{12}$/)
+    expect(Date.parse(lines[0]!.ts)).not.toBeNaN()
+  })
+
+  it('invalidate is its own route and names the new token', async () => {
+    const first = await json<TokenAnswer>(await token('stonex'))
+    const fresh = await json<TokenAnswer>(
+      await call('/v1/token/invalidate', { body: { provider: 'stonex', access_token: first.access_token } }),
+    )
+    expect(lastLine([first.access_token, fresh.access_token])).toMatchObject({
+      route: 'invalidate',
+      provider: 'stonex',
+      outcome: 'granted',
+      tokenId: await tokenId(fresh.access_token),
+    })
+  })
+
+  it('an unauthenticated caller is refused: caller null, error invalid_token, the presented credential nowhere', async () => {
+    await call('/v1/token', { credential: 'pa_wrong_key_not_logged', body: { provider: 'oauth2' } })
+    const line = lastLine(['pa_wrong_key_not_logged'])
+    expect(line).toMatchObject({
+      caller: null,
+      provider: null,
+      route: 'token',
+      outcome: 'refused',
+      status: 401,
+      error: 'invalid_token',
+      tokenId: null,
+    })
+  })
+
+  it('a provider the caller may not use: the provider is named, no scope, no token', async () => {
+    await call('/v1/token', { credential: await callerJwt({ providers: ['stonex'] }), body: { provider: 'oauth2' } })
+    expect(lastLine()).toMatchObject({
+      caller: 'jwt:test-user',
+      provider: 'oauth2',
+      scope: null,
+      status: 403,
+      error: 'access_denied',
+      outcome: 'refused',
+    })
+  })
+
+  it('what a caller typed is never logged: an unknown provider or scope named with a token stays out of the line', async () => {
+    const issued = (await json<TokenAnswer>(await token('stonex'))).access_token
+    await call('/v1/token', { body: { provider: issued.slice(0, 60) } })
+    expect(lastLine([issued, issued.slice(0, 60)])).toMatchObject({ provider: null, status: 404, error: 'not_found' })
+    await call('/v1/token', { body: { provider: 'oauth2', scope: `read ${issued}` } })
+    expect(lastLine([issued])).toMatchObject({ provider: 'oauth2', scope: null, status: 400, error: 'invalid_scope' })
+  })
+
+  it('a proxied call: outcome granted with the tokenId of the token attached, whatever the API answered', async () => {
+    const response = await call('/v1/proxy/oauth2/payments', { method: 'GET' })
+    expect(response.status).toBe(200)
+    const live = await sandbox.liveTokens('oauth2')
+    expect(live).toHaveLength(1)
+    expect(lastLine(live)).toMatchObject({
+      caller: 'key:demo-frontend',
+      provider: 'oauth2',
+      scope: 'read write',
+      route: 'proxy',
+      method: 'GET',
+      outcome: 'granted',
+      status: 200,
+      error: null,
+      tokenId: await tokenId(live[0]!),
+    })
+  })
+
+  it('a proxy call outside the allow-list: refused, forbidden, no tokenId', async () => {
+    await call('/v1/proxy/stablelink/payouts/1', { method: 'DELETE' })
+    expect(lastLine()).toMatchObject({
+      route: 'proxy',
+      provider: 'stablelink',
+      outcome: 'refused',
+      status: 403,
+      error: 'forbidden',
+      tokenId: null,
+    })
+  })
+
+  it('a failure of the token endpoint: outcome failed, its code, its status', async () => {
+    await sandbox.inject('abbeycross', { fault: '503', retryAfter: 5 })
+    await token('abbeycross')
+    expect(lastLine()).toMatchObject({
+      provider: 'abbeycross',
+      outcome: 'failed',
+      status: 503,
+      error: 'upstream_unavailable',
+      tokenId: null,
+    })
+  })
+
+  it('one line per request, and none for a CORS preflight or /healthz', async () => {
+    await token('stonex')
+    await token('stonex')
+    await call('/healthz', { method: 'GET' })
+    await call('/v1/token', {
+      method: 'OPTIONS',
+      credential: null,
+      headers: { origin: 'http://localhost:5173', 'access-control-request-method': 'POST' },
+    })
+    expect(auditLines()).toHaveLength(2)
+  })
+})
+
+describe('Analytics Engine', () => {
+  it('with an AUDIT dataset bound, each decision is also a data point (no token, no key)', async () => {
+    const points: AnalyticsEngineDataPoint[] = []
+    const AUDIT = { writeDataPoint: (point?: AnalyticsEngineDataPoint) => void points.push(point!) }
+    const response = await callWith({ AUDIT }, request('/v1/token', { body: { provider: 'stonex' } }))
+    const issued = (await json<TokenAnswer>(response)).access_token
+    await callWith({ AUDIT }, request('/v1/token', { credential: null, body: { provider: 'stonex' } }))
+    expect(points).toHaveLength(2)
+    expect(points[0]).toEqual({
+      indexes: ['key:demo-frontend'],
+      blobs: ['key:demo-frontend', 'stonex', null, 'token', 'granted', null, await tokenId(issued)],
+      doubles: [200],
+    })
+    expect(points[1]).toMatchObject({
+      indexes: ['-'],
+      blobs: [null, null, null, 'token', 'refused', 'invalid_token', null],
+      doubles: [401],
+    })
+    assertLeaksNothing(JSON.stringify(points), [issued, CALLER_KEY])
+  })
+
+  it('a failing dataset costs the caller nothing', async () => {
+    const AUDIT = {
+      writeDataPoint: () => {
+        throw new Error('dataset down')
+      },
+    }
+    expect((await callWith({ AUDIT }, request('/v1/token', { body: { provider: 'stonex' } }))).status).toBe(200)
+  })
+})
