@@ -50,11 +50,11 @@ type AuthorityAnswer =
  * provider is registered (an OTel SDK for Workers, or Workers tracing), then one span per
  * acquisition from the provider.
  */
-const observe = telemetry()
+const spans = telemetry()
 
 /** Events carry no token or secret; routine ones are left out of the log, every one goes to telemetry. */
 function log(event: PaymentAuthEvent): void {
-  observe(event)
+  spans(event)
   if (event.type === 'token_adopted' || event.type === 'token_invalidated' || event.type === 'replay') return
   const line = `edge authority: ${JSON.stringify(event)}`
   if (event.type === 'token_acquired') console.log(line)

@@ -5,7 +5,19 @@
  */
 import { env } from 'cloudflare:workers'
 import { beforeEach, describe, expect, it, vi } from 'vitest'
-import { call, callerJwt, callWith, coldStart, json, request, sandbox, type TokenAnswer, token } from '../test/support.ts'
+import {
+  CALLER_KEY,
+  call,
+  callerJwt,
+  callWith,
+  coldStart,
+  json,
+  request,
+  sandbox,
+  sha256Hex,
+  type TokenAnswer,
+  token,
+} from '../test/support.ts'
 
 beforeEach(coldStart)
 
@@ -60,9 +72,17 @@ describe('tls_client_auth: the mTLS certificate binding carries the token call a
   })
 
   it('a proxied call goes through the same binding, with the provider token', async () => {
-    const caller = await callerJwt({ providers: ['oauth2-mtls'] })
+    // The sample caller of wrangler.toml, allowed this provider too (its proxy rules cover */payments/**).
+    const callers = [
+      {
+        id: 'mtls-caller',
+        keySha256: await sha256Hex(CALLER_KEY),
+        providers: ['oauth2-mtls'],
+        proxy: [{ method: 'GET', path: '*/payments/**' }],
+      },
+    ]
     const before = await mtlsStats()
-    const response = await call('/v1/proxy/oauth2-mtls/payments', { method: 'GET', credential: caller })
+    const response = await callWith({ CALLERS: callers }, request('/v1/proxy/oauth2-mtls/payments', { method: 'GET' }))
     expect(response.status).toBe(200)
     expect(await response.json()).toEqual({ ok: true, path: '/api/payments' })
     const after = await mtlsStats()

@@ -115,16 +115,15 @@ export async function proxy(c: Context<EdgeHono>): Promise<Response> {
       headers,
       body: body && body.byteLength > 0 ? body : null,
       redirect: 'manual',
-      // tls_client_auth: the provider's API is reached through the same certificate binding.
-      ...(client.fetch && { fetch: client.fetch }),
       retry: 0,
       throwHttpErrors: false,
       timeout: API_TIMEOUT,
       // Inside withPaymentAuth's wrapper: sees the token attached, for the audit line's tokenId only.
+      // tls_client_auth: the provider's API is reached through the same certificate binding.
       fetch: (input: Request | URL | string, init?: RequestInit) => {
         const sent = input instanceof Request ? input.headers.get('authorization') : null
         if (sent?.startsWith('Bearer ')) noteDecision(c, { token: sent.slice(7) })
-        return globalThis.fetch(input, init)
+        return (client.fetch ?? globalThis.fetch)(input, init)
       },
     })
   } catch (error) {

@@ -52,7 +52,7 @@ describe('GET /v1/status', () => {
     const text = await response.text()
     assertLeaksNothing(text, issued)
     const s = JSON.parse(text) as Status
-    expect(Object.keys(s.providers).sort()).toEqual(['abbeycross', 'oauth2', 'stablelink', 'stonex'])
+    expect(Object.keys(s.providers).sort()).toEqual(['abbeycross', 'oauth2', 'oauth2-jwt', 'oauth2-mtls', 'stablelink', 'stonex'])
     expect(clients(s, 'stablelink')).toEqual([])
     const [oauth2] = clients(s, 'oauth2')
     expect(oauth2).toMatchObject({ provider: 'oauth2', scope: 'read', lastError: null, breaker: 'closed', tokenCallsLastHour: 1 })
