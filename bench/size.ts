@@ -53,7 +53,8 @@ function valibotStub(): Plugin {
     setup(b) {
       b.onResolve({ filter: /^valibot$/ }, () => ({ path: 'valibot', namespace: 'stub' }))
       b.onLoad({ filter: /.*/, namespace: 'stub' }, () => ({
-        contents: `const f = () => f\n${[...names].map((n) => `export const ${n} = f`).join('\n')}\n`,
+        // `export { f as name }`: a name may be a reserved word (`v.function`).
+        contents: `const f = () => f\nexport { ${[...names].map((n) => `f as ${n}`).join(', ')} }\n`,
         loader: 'js',
       }))
     },
