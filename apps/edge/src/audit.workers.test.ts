@@ -5,24 +5,14 @@
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { tokenId, type AuditLine } from './audit.ts'
-import {
-  assertLeaksNothing,
-  CALLER_KEY,
-  call,
-  callerJwt,
-  callWith,
-  coldStart,
-  json,
-  request,
-  sandbox,
-  token,
-  type TokenAnswer,
-} from '../test/support.ts'
+import * as edge from '../test/support.ts'
+import { CALLER_KEY } from '../test/support.ts'
+import type { TokenAnswer } from '../test/support.ts'
 
 let logged: string[] = []
 
 beforeEach(async () => {
-  await coldStart()
+  await edge.coldStart()
   logged = []
   const original = console.log
   vi.spyOn(console, 'log').mockImplementation((...args: unknown[]) => {
@@ -42,13 +32,13 @@ function auditLines(): AuditLine[] {
 function lastLine(tokens: string[] = []): AuditLine {
   const lines = auditLines()
   expect(lines.length).toBeGreaterThan(0)
-  for (const l of logged) assertLeaksNothing(l, [...tokens, CALLER_KEY])
+  for (const l of logged) edge.assertLeaksNothing(l, [...tokens, CALLER_KEY])
   return lines.at(-1)!
 }
 
 describe('audit lines', () => {
   it('a token handed out: caller, provider, scope, route, outcome granted, status 200 and the tokenId, never the token', async () => {
-    const answer = await json<TokenAnswer>(await token('oauth2', { scope: 'read' }))
+    const answer = await edge.json<TokenAnswer>(await edge.token('oauth2', { scope: 'read' }))
     const lines = auditLines()
     expect(lines).toHaveLength(1)
     expect(lastLine([answer.access_token])).toMatchObject({
@@ -67,9 +57,9 @@ describe('audit lines', () => {
   })
 
   it('invalidate is its own route and names the new token', async () => {
-    const first = await json<TokenAnswer>(await token('stonex'))
-    const fresh = await json<TokenAnswer>(
-      await call('/v1/token/invalidate', { body: { provider: 'stonex', access_token: first.access_token } }),
+    const first = await edge.json<TokenAnswer>(await edge.token('stonex'))
+    const fresh = await edge.json<TokenAnswer>(
+      await edge.call('/v1/token/invalidate', { body: { provider: 'stonex', access_token: first.access_token } }),
     )
     expect(lastLine([first.access_token, fresh.access_token])).toMatchObject({
       route: 'invalidate',
@@ -80,7 +70,7 @@ describe('audit lines', () => {
   })
 
   it('an unauthenticated caller is refused: caller null, error invalid_token, the presented credential nowhere', async () => {
-    await call('/v1/token', { credential: 'pa_wrong_key_not_logged', body: { provider: 'oauth2' } })
+    await edge.call('/v1/token', { credential: 'pa_wrong_key_not_logged', body: { provider: 'oauth2' } })
     const line = lastLine(['pa_wrong_key_not_logged'])
     expect(line).toMatchObject({
       caller: null,
@@ -94,7 +84,7 @@ describe('audit lines', () => {
   })
 
   it('a provider the caller may not use: the provider is named, no scope, no token', async () => {
-    await call('/v1/token', { credential: await callerJwt({ providers: ['stonex'] }), body: { provider: 'oauth2' } })
+    await edge.call('/v1/token', { credential: await edge.callerJwt({ providers: ['stonex'] }), body: { provider: 'oauth2' } })
     expect(lastLine()).toMatchObject({
       caller: 'jwt:test-user',
       provider: 'oauth2',
@@ -106,17 +96,17 @@ describe('audit lines', () => {
   })
 
   it('what a caller typed is never logged: an unknown provider or scope named with a token stays out of the line', async () => {
-    const issued = (await json<TokenAnswer>(await token('stonex'))).access_token
-    await call('/v1/token', { body: { provider: issued.slice(0, 60) } })
+    const issued = (await edge.json<TokenAnswer>(await edge.token('stonex'))).access_token
+    await edge.call('/v1/token', { body: { provider: issued.slice(0, 60) } })
     expect(lastLine([issued, issued.slice(0, 60)])).toMatchObject({ provider: null, status: 404, error: 'not_found' })
-    await call('/v1/token', { body: { provider: 'oauth2', scope: `read ${issued}` } })
+    await edge.call('/v1/token', { body: { provider: 'oauth2', scope: `read ${issued}` } })
     expect(lastLine([issued])).toMatchObject({ provider: 'oauth2', scope: null, status: 400, error: 'invalid_scope' })
   })
 
   it('a proxied call: outcome granted with the tokenId of the token attached, whatever the API answered', async () => {
-    const response = await call('/v1/proxy/oauth2/payments', { method: 'GET' })
+    const response = await edge.call('/v1/proxy/oauth2/payments', { method: 'GET' })
     expect(response.status).toBe(200)
-    const live = await sandbox.liveTokens('oauth2')
+    const live = await edge.sandbox.liveTokens('oauth2')
     expect(live).toHaveLength(1)
     expect(lastLine(live)).toMatchObject({
       caller: 'key:demo-frontend',
@@ -132,7 +122,7 @@ describe('audit lines', () => {
   })
 
   it('a proxy call outside the allow-list: refused, forbidden, no tokenId', async () => {
-    await call('/v1/proxy/stablelink/payouts/1', { method: 'DELETE' })
+    await edge.call('/v1/proxy/stablelink/payouts/1', { method: 'DELETE' })
     expect(lastLine()).toMatchObject({
       route: 'proxy',
       provider: 'stablelink',
@@ -144,8 +134,8 @@ describe('audit lines', () => {
   })
 
   it('a failure of the token endpoint: outcome failed, its code, its status', async () => {
-    await sandbox.inject('abbeycross', { fault: '503', retryAfter: 5 })
-    await token('abbeycross')
+    await edge.sandbox.inject('abbeycross', { fault: '503', retryAfter: 5 })
+    await edge.token('abbeycross')
     expect(lastLine()).toMatchObject({
       provider: 'abbeycross',
       outcome: 'failed',
@@ -156,10 +146,10 @@ describe('audit lines', () => {
   })
 
   it('one line per request, and none for a CORS preflight or /healthz', async () => {
-    await token('stonex')
-    await token('stonex')
-    await call('/healthz', { method: 'GET' })
-    await call('/v1/token', {
+    await edge.token('stonex')
+    await edge.token('stonex')
+    await edge.call('/healthz', { method: 'GET' })
+    await edge.call('/v1/token', {
       method: 'OPTIONS',
       credential: null,
       headers: { origin: 'http://localhost:5173', 'access-control-request-method': 'POST' },
@@ -172,9 +162,9 @@ describe('Analytics Engine', () => {
   it('with an AUDIT dataset bound, each decision is also a data point (no token, no key)', async () => {
     const points: AnalyticsEngineDataPoint[] = []
     const AUDIT = { writeDataPoint: (point?: AnalyticsEngineDataPoint) => void points.push(point!) }
-    const response = await callWith({ AUDIT }, request('/v1/token', { body: { provider: 'stonex' } }))
-    const issued = (await json<TokenAnswer>(response)).access_token
-    await callWith({ AUDIT }, request('/v1/token', { credential: null, body: { provider: 'stonex' } }))
+    const response = await edge.callWith({ AUDIT }, edge.request('/v1/token', { body: { provider: 'stonex' } }))
+    const issued = (await edge.json<TokenAnswer>(response)).access_token
+    await edge.callWith({ AUDIT }, edge.request('/v1/token', { credential: null, body: { provider: 'stonex' } }))
     expect(points).toHaveLength(2)
     expect(points[0]).toEqual({
       indexes: ['key:demo-frontend'],
@@ -186,7 +176,7 @@ describe('Analytics Engine', () => {
       blobs: [null, null, null, 'token', 'refused', 'invalid_token', null],
       doubles: [401],
     })
-    assertLeaksNothing(JSON.stringify(points), [issued, CALLER_KEY])
+    edge.assertLeaksNothing(JSON.stringify(points), [issued, CALLER_KEY])
   })
 
   it('a failing dataset costs the caller nothing', async () => {
@@ -195,6 +185,6 @@ describe('Analytics Engine', () => {
         throw new Error('dataset down')
       },
     }
-    expect((await callWith({ AUDIT }, request('/v1/token', { body: { provider: 'stonex' } }))).status).toBe(200)
+    expect((await edge.callWith({ AUDIT }, edge.request('/v1/token', { body: { provider: 'stonex' } }))).status).toBe(200)
   })
 })

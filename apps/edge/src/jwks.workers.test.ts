@@ -7,7 +7,8 @@
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { guardPrivateJwk } from '@payment-auth/test-support/guard'
-import { assertLeaksNothing, callerJwt, callWith, coldStart, request, type ErrorAnswer } from '../test/support.ts'
+import * as edge from '../test/support.ts'
+import type { ErrorAnswer } from '../test/support.ts'
 
 const IDP = 'https://idp.example.test/'
 const JWKS_URL = `${IDP}.well-known/jwks.json`
@@ -32,7 +33,7 @@ let jwksFetches = 0
 let idpDown = false
 
 beforeEach(async () => {
-  await coldStart()
+  await edge.coldStart()
   published = []
   jwksFetches = 0
   idpDown = false
@@ -65,12 +66,12 @@ async function jwt(
 }
 
 const ask = (credential: string, body: Record<string, unknown> = { provider: 'stonex' }, vars: Record<string, unknown> = VARS) =>
-  callWith(vars, request('/v1/token', { credential, body }))
+  edge.callWith(vars, edge.request('/v1/token', { credential, body }))
 
 async function expectError(response: Response, status: number, error: string) {
   expect(response.status).toBe(status)
   const text = await response.text()
-  assertLeaksNothing(text)
+  edge.assertLeaksNothing(text)
   expect((JSON.parse(text) as ErrorAnswer).error).toBe(error)
 }
 
@@ -150,14 +151,14 @@ describe('JWKS caller JWTs', () => {
   it('HS256 callers keep working next to the JWKS; an RS256 token without JWKS_URL is refused', async () => {
     const s = await signer('RS256', 'a')
     published = [s]
-    expect((await ask(await callerJwt())).status).toBe(200)
+    expect((await ask(await edge.callerJwt())).status).toBe(200)
     await expectError(await ask(await jwt(s), undefined, {}), 401, 'invalid_token')
   })
 
   it('JWKS callers have no proxy access', async () => {
     const s = await signer('ES256', 'a')
     published = [s]
-    const response = await callWith(VARS, request('/v1/proxy/stonex/payments', { method: 'GET', credential: await jwt(s) }))
+    const response = await edge.callWith(VARS, edge.request('/v1/proxy/stonex/payments', { method: 'GET', credential: await jwt(s) }))
     await expectError(response, 403, 'forbidden')
   })
 

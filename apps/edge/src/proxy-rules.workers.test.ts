@@ -5,7 +5,9 @@
  */
 import { beforeEach, describe, expect, it } from 'vitest'
 import { proxyAllowed } from './proxy-rules.ts'
-import { assertLeaksNothing, callerJwt, callWith, coldStart, request, sandbox, sha256Hex, type ErrorAnswer } from '../test/support.ts'
+import * as edge from '../test/support.ts'
+import { coldStart } from '../test/support.ts'
+import type { ErrorAnswer } from '../test/support.ts'
 import type { Provider } from '../test/support.ts'
 
 beforeEach(coldStart)
@@ -18,11 +20,13 @@ async function withCaller(
   init: { method?: string; body?: unknown; headers?: Record<string, string>; credential?: string } = {},
 ) {
   const vars = {
-    CALLERS: [{ id: 'rules', keySha256: await sha256Hex(KEY), providers: ['stablelink', 'oauth2', 'stonex'], scopes: ['read'], ...caller }],
+    CALLERS: [
+      { id: 'rules', keySha256: await edge.sha256Hex(KEY), providers: ['stablelink', 'oauth2', 'stonex'], scopes: ['read'], ...caller },
+    ],
   }
-  return callWith(
+  return edge.callWith(
     vars,
-    request(path, { method: init.method ?? 'GET', body: init.body, headers: init.headers ?? {}, credential: init.credential ?? KEY }),
+    edge.request(path, { method: init.method ?? 'GET', body: init.body, headers: init.headers ?? {}, credential: init.credential ?? KEY }),
   )
 }
 
@@ -30,7 +34,7 @@ async function expectRefused(response: Response, status: number, error: string) 
   expect(response.status).toBe(status)
   expect(response.headers.get('cache-control')).toBe('no-store')
   const text = await response.text()
-  assertLeaksNothing(text)
+  edge.assertLeaksNothing(text)
   const body = JSON.parse(text) as ErrorAnswer
   expect(body.error).toBe(error)
   expect(typeof body.error_description).toBe('string')
@@ -38,7 +42,7 @@ async function expectRefused(response: Response, status: number, error: string) 
 
 async function nothingSent(...providers: Provider[]) {
   for (const provider of providers) {
-    const stats = await sandbox.stats(provider)
+    const stats = await edge.sandbox.stats(provider)
     expect(stats.tokenCalls + stats.resourceCalls).toBe(0)
   }
 }
@@ -51,7 +55,7 @@ describe('the proxy allow-list', () => {
   })
 
   it('a JWT caller has no proxy access', async () => {
-    const jwt = await callerJwt({ providers: ['stonex'] })
+    const jwt = await edge.callerJwt({ providers: ['stonex'] })
     await expectRefused(await withCaller({}, '/v1/proxy/stonex/payments', { credential: jwt }), 403, 'forbidden')
     await nothingSent('stonex')
   })
@@ -59,12 +63,12 @@ describe('the proxy allow-list', () => {
   it('an allowed method and path is forwarded; another method or path on the same provider is 403 with no upstream call', async () => {
     const caller = { proxy: [{ method: 'GET', path: 'stablelink/payments/*' }] }
     expect((await withCaller(caller, '/v1/proxy/stablelink/payments/42?x=1')).status).toBe(200)
-    expect((await sandbox.stats('stablelink')).resourceCalls).toBe(1)
+    expect((await edge.sandbox.stats('stablelink')).resourceCalls).toBe(1)
     await expectRefused(await withCaller(caller, '/v1/proxy/stablelink/payments/42', { method: 'POST', body: {} }), 403, 'forbidden')
     await expectRefused(await withCaller(caller, '/v1/proxy/stablelink/payments/42/refunds'), 403, 'forbidden')
     await expectRefused(await withCaller(caller, '/v1/proxy/stablelink/payouts/1'), 403, 'forbidden')
     await expectRefused(await withCaller(caller, '/v1/proxy/stonex/payments/42'), 403, 'forbidden')
-    expect((await sandbox.stats('stablelink')).resourceCalls).toBe(1)
+    expect((await edge.sandbox.stats('stablelink')).resourceCalls).toBe(1)
     await nothingSent('stonex')
   })
 

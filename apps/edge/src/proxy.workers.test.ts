@@ -1,19 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { upstreamUrl } from './proxy.ts'
-import {
-  assertLeaksNothing,
-  call,
-  CALLER_KEY,
-  callWith,
-  coldStart,
-  json,
-  request,
-  sha256Hex,
-  sandbox,
-  token,
-  type ErrorAnswer,
-  type TokenAnswer,
-} from '../test/support.ts'
+import * as edge from '../test/support.ts'
+import { CALLER_KEY, coldStart, request } from '../test/support.ts'
+import type { ErrorAnswer, TokenAnswer } from '../test/support.ts'
 
 beforeEach(coldStart)
 afterEach(() => {
@@ -46,13 +35,13 @@ function recordApiRequests(): Request[] {
 describe('ANY /v1/proxy/<provider>/<path>', () => {
   it('forwards method, path, query, body and headers to the provider API with the provider token, and streams the answer back', async () => {
     const seen = recordApiRequests()
-    const response = await call('/v1/proxy/stablelink/payments/42?ref=abc&page=2', {
+    const response = await edge.call('/v1/proxy/stablelink/payments/42?ref=abc&page=2', {
       method: 'PUT',
       body: { amount: 100, currency: 'EUR' },
       headers: { 'x-request-id': 'r-1', accept: 'application/json' },
     })
     expect(response.status).toBe(200)
-    const echo = await json<Echo>(response)
+    const echo = await edge.json<Echo>(response)
     expect(echo).toMatchObject({
       method: 'PUT',
       path: '/stablelink/api/payments/42',
@@ -64,12 +53,12 @@ describe('ANY /v1/proxy/<provider>/<path>', () => {
     const [sent] = seen
     expect(sent!.headers.get('authorization')).toMatch(/^Bearer \S+$/)
     expect(sent!.headers.get('authorization')).not.toContain(CALLER_KEY)
-    expect(await sandbox.liveTokens('stablelink')).toContain(sent!.headers.get('authorization')!.slice('Bearer '.length))
+    expect(await edge.sandbox.liveTokens('stablelink')).toContain(sent!.headers.get('authorization')!.slice('Bearer '.length))
   })
 
   it("never forwards the caller's Authorization, Cookie or hop-by-hop headers", async () => {
     const seen = recordApiRequests()
-    const response = await call('/v1/proxy/oauth2/payments', {
+    const response = await edge.call('/v1/proxy/oauth2/payments', {
       body: '{}',
       headers: {
         cookie: 'session=s3cr3t',
@@ -88,38 +77,38 @@ describe('ANY /v1/proxy/<provider>/<path>', () => {
     expect(sent.headers.get('te')).toBeNull()
     expect(sent.headers.get('x-kept')).toBe('yes')
     expect(sent.headers.get('authorization')).not.toContain(CALLER_KEY)
-    expect((await json<Echo>(response)).headers).not.toHaveProperty('x-hop-secret')
+    expect((await edge.json<Echo>(response)).headers).not.toHaveProperty('x-hop-secret')
   })
 
   it('replays once on a 401 with a fresh token and the body intact: exactly one new token call', async () => {
     // Warm: a token is cached everywhere.
-    expect((await call('/v1/proxy/abbeycross/ping', { method: 'GET' })).status).toBe(200)
-    expect((await sandbox.stats('abbeycross')).tokenCalls).toBe(1)
-    await sandbox.revoke('abbeycross')
+    expect((await edge.call('/v1/proxy/abbeycross/ping', { method: 'GET' })).status).toBe(200)
+    expect((await edge.sandbox.stats('abbeycross')).tokenCalls).toBe(1)
+    await edge.sandbox.revoke('abbeycross')
 
     const payment = { amount: 250, currency: 'GBP', note: 'replayed intact' }
-    const response = await call('/v1/proxy/abbeycross/payments', { body: payment })
+    const response = await edge.call('/v1/proxy/abbeycross/payments', { body: payment })
     expect(response.status).toBe(200)
-    const echo = await json<Echo>(response)
+    const echo = await edge.json<Echo>(response)
     expect(JSON.parse(echo.body)).toEqual(payment)
-    const stats = await sandbox.stats('abbeycross')
+    const stats = await edge.sandbox.stats('abbeycross')
     expect(stats.tokenCalls).toBe(2)
     expect(stats.resource401s).toBe(1)
     expect(stats.resourceCalls).toBe(3)
   })
 
   it('stablelink: the replay gets its new token by the refresh grant, and /v1/token then hands out that same token', async () => {
-    const first = (await json<TokenAnswer>(await token('stablelink'))).access_token
-    await sandbox.revoke('stablelink', first)
-    const response = await call('/v1/proxy/stablelink/orders', {
+    const first = (await edge.json<TokenAnswer>(await edge.token('stablelink'))).access_token
+    await edge.sandbox.revoke('stablelink', first)
+    const response = await edge.call('/v1/proxy/stablelink/orders', {
       body: 'a=1&b=2',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
     })
-    expect((await json<Echo>(response)).body).toBe('a=1&b=2')
-    expect((await sandbox.stats('stablelink')).byGrant).toEqual({ client_credentials: 1, refresh_token: 1 })
-    const current = (await json<TokenAnswer>(await token('stablelink'))).access_token
+    expect((await edge.json<Echo>(response)).body).toBe('a=1&b=2')
+    expect((await edge.sandbox.stats('stablelink')).byGrant).toEqual({ client_credentials: 1, refresh_token: 1 })
+    const current = (await edge.json<TokenAnswer>(await edge.token('stablelink'))).access_token
     expect(current).not.toBe(first)
-    expect(await sandbox.liveTokens('stablelink')).toEqual([current])
+    expect(await edge.sandbox.liveTokens('stablelink')).toEqual([current])
   })
 
   it('a 401 that survives the one replay reaches the caller as the API answered it: two attempts, never a loop', async () => {
@@ -131,11 +120,11 @@ describe('ANY /v1/proxy/<provider>/<path>', () => {
       attempts++
       return Promise.resolve(Response.json({ error: 'invalid_token' }, { status: 401 }))
     })
-    const response = await call('/v1/proxy/oauth2/payments', { method: 'GET' })
+    const response = await edge.call('/v1/proxy/oauth2/payments', { method: 'GET' })
     expect(response.status).toBe(401)
     expect(await response.json()).toEqual({ error: 'invalid_token' })
     expect(attempts).toBe(2)
-    expect((await sandbox.stats('oauth2')).tokenCalls).toBe(2)
+    expect((await edge.sandbox.stats('oauth2')).tokenCalls).toBe(2)
   })
 
   it.each([
@@ -146,45 +135,45 @@ describe('ANY /v1/proxy/<provider>/<path>', () => {
     ['an empty segment (//host)', '/v1/proxy/stablelink//evil.example/x'],
     ['an empty segment inside', '/v1/proxy/stablelink/a//b'],
   ])('a path with %s is 400 invalid_request and reaches no API', async (_, path) => {
-    const response = await call(path, { method: 'GET' })
+    const response = await edge.call(path, { method: 'GET' })
     expect(response.status).toBe(400)
-    expect((await json<ErrorAnswer>(response)).error).toBe('invalid_request')
-    const stats = await Promise.all((['stablelink', 'oauth2'] as const).map((p) => sandbox.stats(p)))
+    expect((await edge.json<ErrorAnswer>(response)).error).toBe('invalid_request')
+    const stats = await Promise.all((['stablelink', 'oauth2'] as const).map((p) => edge.sandbox.stats(p)))
     expect(stats.map((s) => s.resourceCalls)).toEqual([0, 0])
   })
 
   it('dot segments are resolved before routing, so they can never climb out of /v1/proxy/<provider>/ either', async () => {
-    const response = await call('/v1/proxy/stablelink/%2e%2e/%2e%2e/%2e%2e/oauth2/o/token/', { method: 'GET' })
+    const response = await edge.call('/v1/proxy/stablelink/%2e%2e/%2e%2e/%2e%2e/oauth2/o/token/', { method: 'GET' })
     expect(response.status).toBe(404)
-    expect((await sandbox.stats('oauth2')).tokenCalls + (await sandbox.stats('oauth2')).resourceCalls).toBe(0)
+    expect((await edge.sandbox.stats('oauth2')).tokenCalls + (await edge.sandbox.stats('oauth2')).resourceCalls).toBe(0)
   })
 
   it('a request body over 1 MiB is 413 and reaches no API', async () => {
-    const response = await call('/v1/proxy/stonex/uploads', {
+    const response = await edge.call('/v1/proxy/stonex/uploads', {
       body: 'x'.repeat(1024 * 1024 + 1),
       headers: { 'content-type': 'text/plain' },
     })
     expect(response.status).toBe(413)
-    expect((await json<ErrorAnswer>(response)).error).toBe('invalid_request')
-    expect((await sandbox.stats('stonex')).resourceCalls).toBe(0)
+    expect((await edge.json<ErrorAnswer>(response)).error).toBe('invalid_request')
+    expect((await edge.sandbox.stats('stonex')).resourceCalls).toBe(0)
   })
 
   it('an unknown provider is 404 and a provider the caller may not use is 403, with no call at all', async () => {
-    expect((await call('/v1/proxy/nope/x', { method: 'GET' })).status).toBe(404)
+    expect((await edge.call('/v1/proxy/nope/x', { method: 'GET' })).status).toBe(404)
     const key = 'pa_stonex_only_key'
-    const vars = { CALLERS: [{ id: 'stonex-only', keySha256: await sha256Hex(key), providers: ['stonex'] }] }
-    const response = await callWith(vars, request('/v1/proxy/stablelink/x', { method: 'GET', credential: key }))
+    const vars = { CALLERS: [{ id: 'stonex-only', keySha256: await edge.sha256Hex(key), providers: ['stonex'] }] }
+    const response = await edge.callWith(vars, request('/v1/proxy/stablelink/x', { method: 'GET', credential: key }))
     expect(response.status).toBe(403)
-    expect((await sandbox.stats('stablelink')).tokenCalls + (await sandbox.stats('stablelink')).resourceCalls).toBe(0)
+    expect((await edge.sandbox.stats('stablelink')).tokenCalls + (await edge.sandbox.stats('stablelink')).resourceCalls).toBe(0)
   })
 
   it('a token endpoint that is down is 503 with its Retry-After, and the API is never called', async () => {
-    await sandbox.inject('oauth2', { fault: '503', retryAfter: 45 })
-    const response = await call('/v1/proxy/oauth2/payments', { method: 'GET' })
+    await edge.sandbox.inject('oauth2', { fault: '503', retryAfter: 45 })
+    const response = await edge.call('/v1/proxy/oauth2/payments', { method: 'GET' })
     expect(response.status).toBe(503)
     expect(response.headers.get('retry-after')).toBe('45')
-    assertLeaksNothing(await response.text())
-    expect((await sandbox.stats('oauth2')).resourceCalls).toBe(0)
+    edge.assertLeaksNothing(await response.text())
+    expect((await edge.sandbox.stats('oauth2')).resourceCalls).toBe(0)
   })
 
   it('an unreachable API is 502 upstream_error', async () => {
@@ -194,9 +183,9 @@ describe('ANY /v1/proxy/<provider>/<path>', () => {
       if (new URL(request.url).pathname.includes('/api/payments')) return Promise.reject(new TypeError('Network connection lost'))
       return original(request)
     })
-    const response = await call('/v1/proxy/stonex/payments', { method: 'GET' })
+    const response = await edge.call('/v1/proxy/stonex/payments', { method: 'GET' })
     expect(response.status).toBe(502)
-    expect((await json<ErrorAnswer>(response)).error).toBe('upstream_error')
+    expect((await edge.json<ErrorAnswer>(response)).error).toBe('upstream_error')
   })
 
   it("the API's Set-Cookie and CORS headers never reach the caller; its status and other headers do", async () => {
@@ -216,7 +205,7 @@ describe('ANY /v1/proxy/<provider>/<path>', () => {
         }),
       )
     })
-    const response = await call('/v1/proxy/stonex/payments', { body: {} })
+    const response = await edge.call('/v1/proxy/stonex/payments', { body: {} })
     expect(response.status).toBe(201)
     expect(response.headers.get('set-cookie')).toBeNull()
     expect(response.headers.get('access-control-allow-origin')).toBeNull()

@@ -9,7 +9,9 @@ import { env } from 'cloudflare:workers'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { forgetRateLimits } from './rate-limit.ts'
 import { clearIsolateCache } from './tokens.ts'
-import { callWith, coldStart, json, request, sha256Hex, type ErrorAnswer } from '../test/support.ts'
+import * as edge from '../test/support.ts'
+import { coldStart } from '../test/support.ts'
+import type { ErrorAnswer } from '../test/support.ts'
 
 beforeEach(coldStart)
 afterEach(() => {
@@ -26,12 +28,12 @@ function freshIsolate() {
 async function vars(perMinute: number) {
   return {
     RATE_LIMIT_PER_MINUTE: String(perMinute),
-    CALLERS: [{ id: 'spread', keySha256: await sha256Hex(KEY), providers: ['stonex'] }, ...(env.CALLERS as unknown[])],
+    CALLERS: [{ id: 'spread', keySha256: await edge.sha256Hex(KEY), providers: ['stonex'] }, ...(env.CALLERS as unknown[])],
   }
 }
 
 const ask = async (v: Record<string, unknown>, credential = KEY) =>
-  callWith(v, request('/v1/token', { credential, body: { provider: 'stonex' } }))
+  edge.callWith(v, edge.request('/v1/token', { credential, body: { provider: 'stonex' } }))
 
 describe('the rate limit every isolate shares', () => {
   it('requests spread over separate isolates still meet one limit: 429 rate_limited with Retry-After', async () => {
@@ -51,7 +53,7 @@ describe('the rate limit every isolate shares', () => {
     expect(retryAfter).toBeGreaterThanOrEqual(1)
     expect(retryAfter).toBeLessThanOrEqual(20)
     expect(refused!.headers.get('cache-control')).toBe('no-store')
-    expect(await json<ErrorAnswer>(refused!)).toEqual({ error: 'rate_limited', error_description: expect.any(String) })
+    expect(await edge.json<ErrorAnswer>(refused!)).toEqual({ error: 'rate_limited', error_description: expect.any(String) })
     // Another caller has its own bucket.
     expect((await ask(v, 'pa_demo_caller_key_0001')).status).toBe(200)
   })

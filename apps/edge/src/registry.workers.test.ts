@@ -10,30 +10,21 @@ import { guardSecret } from '@payment-auth/test-support/guard'
 import { registryOf } from './registry.ts'
 import { forgetRateLimits } from './rate-limit.ts'
 import { forgetCallers } from './registry.ts'
-import {
-  assertLeaksNothing,
-  call,
-  callWith,
-  coldStart,
-  json,
-  request,
-  sha256Hex,
-  token,
-  type CallOptions,
-  type ErrorAnswer,
-} from '../test/support.ts'
+import * as edge from '../test/support.ts'
+import { coldStart } from '../test/support.ts'
+import type { CallOptions, ErrorAnswer } from '../test/support.ts'
 
 beforeEach(coldStart)
 
 const ADMIN = env.ADMIN_KEY as string
-const admin = (path: string, options: CallOptions = {}) => call(path, { credential: ADMIN, ...options })
+const admin = (path: string, options: CallOptions = {}) => edge.call(path, { credential: ADMIN, ...options })
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 async function create(body: Record<string, unknown>): Promise<{ id: string; key: string }> {
   const response = await admin('/v1/admin/callers', { body })
   expect(response.status).toBe(201)
   expect(response.headers.get('cache-control')).toBe('no-store')
-  const created = await json<{ id: string; key: string }>(response)
+  const created = await edge.json<{ id: string; key: string }>(response)
   guardSecret(`registry key of ${created.id}`, created.key)
   return created
 }
@@ -42,7 +33,7 @@ async function expectError(response: Response, status: number, error: string) {
   expect(response.status).toBe(status)
   expect(response.headers.get('cache-control')).toBe('no-store')
   const text = await response.text()
-  assertLeaksNothing(text)
+  edge.assertLeaksNothing(text)
   const body = JSON.parse(text) as ErrorAnswer
   expect(body.error).toBe(error)
   expect(typeof body.error_description).toBe('string')
@@ -66,7 +57,7 @@ describe('admin authentication', () => {
     ]
     for (const [method, path] of routes) {
       await expectError(
-        await callWith(off, request(path, { method, credential: ADMIN, body: method === 'POST' ? {} : undefined })),
+        await edge.callWith(off, edge.request(path, { method, credential: ADMIN, body: method === 'POST' ? {} : undefined })),
         404,
         'not_found',
       )
@@ -75,7 +66,7 @@ describe('admin authentication', () => {
 
   it('a missing or wrong admin key (a caller key included) is 401 invalid_token with WWW-Authenticate', async () => {
     for (const credential of [null, 'wrong-admin-key', 'pa_demo_caller_key_0001', `${ADMIN}x`]) {
-      const response = await call('/v1/admin/callers', { credential, body: { id: 'x', providers: ['stonex'] } })
+      const response = await edge.call('/v1/admin/callers', { credential, body: { id: 'x', providers: ['stonex'] } })
       expect(response.headers.get('www-authenticate')).toMatch(/^Bearer realm="payment-auth-admin"/)
       await expectError(response, 401, 'invalid_token')
     }
@@ -83,7 +74,7 @@ describe('admin authentication', () => {
   })
 
   it('the admin key is no caller credential', async () => {
-    await expectError(await token('stonex', { credential: ADMIN }), 401, 'invalid_token')
+    await expectError(await edge.token('stonex', { credential: ADMIN }), 401, 'invalid_token')
   })
 })
 
@@ -92,18 +83,18 @@ describe('POST /v1/admin/callers', () => {
     const { id, key } = await create({ id: 'shop-1', providers: ['stonex', 'oauth2'], scopes: ['read'] })
     expect(id).toBe('shop-1')
     expect(key).toMatch(/^pa_[\w-]{43}$/)
-    expect((await token('stonex', { credential: key })).status).toBe(200)
-    expect((await token('oauth2', { credential: key, scope: 'read' })).status).toBe(200)
-    await expectError(await token('oauth2', { credential: key, scope: 'write' }), 403, 'insufficient_scope')
-    await expectError(await token('stablelink', { credential: key }), 403, 'access_denied')
+    expect((await edge.token('stonex', { credential: key })).status).toBe(200)
+    expect((await edge.token('oauth2', { credential: key, scope: 'read' })).status).toBe(200)
+    await expectError(await edge.token('oauth2', { credential: key, scope: 'write' }), 403, 'insufficient_scope')
+    await expectError(await edge.token('stablelink', { credential: key }), 403, 'access_denied')
     // No proxy list: no proxy access.
-    await expectError(await call('/v1/proxy/stonex/payments', { method: 'GET', credential: key }), 403, 'forbidden')
+    await expectError(await edge.call('/v1/proxy/stonex/payments', { method: 'GET', credential: key }), 403, 'forbidden')
 
     const stored = await runInDurableObject(registryOf(env), async (_i, state) => [...(await state.storage.list()).entries()])
     const text = JSON.stringify(stored)
     expect(text).not.toContain(key)
-    expect(stored.map(([k]) => k)).toContain(`key:${await sha256Hex(key)}`)
-    expect(await json<{ callers: string[] }>(await admin('/v1/admin/callers', { method: 'GET' }))).toEqual({ callers: ['shop-1'] })
+    expect(stored.map(([k]) => k)).toContain(`key:${await edge.sha256Hex(key)}`)
+    expect(await edge.json<{ callers: string[] }>(await admin('/v1/admin/callers', { method: 'GET' }))).toEqual({ callers: ['shop-1'] })
   })
 
   it('its proxy rules, idempotency header and own rate limit apply', async () => {
@@ -114,10 +105,12 @@ describe('POST /v1/admin/callers', () => {
       requireIdempotencyKey: true,
       rateLimitPerMinute: 3,
     })
-    await expectError(await call('/v1/proxy/stonex/payments', { credential: key, body: {} }), 400, 'invalid_request')
-    expect((await call('/v1/proxy/stonex/payments', { credential: key, body: {}, headers: { 'idempotency-key': 'i-1' } })).status).toBe(200)
-    await expectError(await call('/v1/proxy/stonex/payments', { method: 'GET', credential: key }), 403, 'forbidden')
-    await expectError(await token('stonex', { credential: key }), 429, 'rate_limited')
+    await expectError(await edge.call('/v1/proxy/stonex/payments', { credential: key, body: {} }), 400, 'invalid_request')
+    expect(
+      (await edge.call('/v1/proxy/stonex/payments', { credential: key, body: {}, headers: { 'idempotency-key': 'i-1' } })).status,
+    ).toBe(200)
+    await expectError(await edge.call('/v1/proxy/stonex/payments', { method: 'GET', credential: key }), 403, 'forbidden')
+    await expectError(await edge.token('stonex', { credential: key }), 429, 'rate_limited')
   })
 
   it.each([
@@ -140,14 +133,14 @@ describe('POST /v1/admin/callers', () => {
 
   it('expiresAt: the key stops working then, cache or not', async () => {
     const { key } = await create({ id: 'brief', providers: ['stonex'], expiresAt: new Date(Date.now() + 1000).toISOString() })
-    expect((await token('stonex', { credential: key })).status).toBe(200)
+    expect((await edge.token('stonex', { credential: key })).status).toBe(200)
     await sleep(1100)
-    await expectError(await token('stonex', { credential: key }), 401, 'invalid_token')
+    await expectError(await edge.token('stonex', { credential: key }), 401, 'invalid_token')
   })
 
   it('static callers keep working next to the registry', async () => {
     await create({ id: 'other', providers: ['stonex'] })
-    expect((await token('stonex')).status).toBe(200)
+    expect((await edge.token('stonex')).status).toBe(200)
   })
 })
 
@@ -156,23 +149,23 @@ describe('rotation and deletion', () => {
     const { key: old } = await create({ id: 'rotating', providers: ['stonex'] })
     const response = await admin('/v1/admin/callers/rotating/rotate', { body: { overlapSeconds: 1 } })
     expect(response.status).toBe(200)
-    const { id, key } = await json<{ id: string; key: string }>(response)
+    const { id, key } = await edge.json<{ id: string; key: string }>(response)
     guardSecret('rotated key', key)
     expect(id).toBe('rotating')
     expect(key).not.toBe(old)
-    expect((await token('stonex', { credential: key })).status).toBe(200)
-    expect((await token('stonex', { credential: old })).status).toBe(200)
+    expect((await edge.token('stonex', { credential: key })).status).toBe(200)
+    expect((await edge.token('stonex', { credential: old })).status).toBe(200)
     await sleep(1100)
     // Even this isolate, which cached the old key, refuses it once its overlap ends.
-    await expectError(await token('stonex', { credential: old }), 401, 'invalid_token')
-    expect((await token('stonex', { credential: key })).status).toBe(200)
+    await expectError(await edge.token('stonex', { credential: old }), 401, 'invalid_token')
+    expect((await edge.token('stonex', { credential: key })).status).toBe(200)
   })
 
   it('rotate without a body: the overlap is 3600 s', async () => {
     const { key: old } = await create({ id: 'default-overlap', providers: ['stonex'] })
     expect((await admin('/v1/admin/callers/default-overlap/rotate')).status).toBe(200)
     freshIsolate()
-    expect((await token('stonex', { credential: old })).status).toBe(200)
+    expect((await edge.token('stonex', { credential: old })).status).toBe(200)
     const stored = await runInDurableObject(registryOf(env), (_i, state) =>
       state.storage.get<{ keys: Array<{ notAfter?: number }> }>('caller:default-overlap'),
     )
@@ -183,18 +176,18 @@ describe('rotation and deletion', () => {
 
   it('delete: 204, then refused by any isolate that did not cache the key', async () => {
     const { key } = await create({ id: 'gone', providers: ['stonex'] })
-    expect((await token('stonex', { credential: key })).status).toBe(200)
+    expect((await edge.token('stonex', { credential: key })).status).toBe(200)
     const response = await admin('/v1/admin/callers/gone', { method: 'DELETE' })
     expect(response.status).toBe(204)
     freshIsolate()
-    await expectError(await token('stonex', { credential: key }), 401, 'invalid_token')
+    await expectError(await edge.token('stonex', { credential: key }), 401, 'invalid_token')
     await expectError(await admin('/v1/admin/callers/gone', { method: 'DELETE' }), 404, 'not_found')
   })
 
   it('the revocation bound: an isolate that cached the key refuses it within CALLER_CACHE_SECONDS', async () => {
     const vars = { CALLER_CACHE_SECONDS: '1' }
     const { key } = await create({ id: 'cached', providers: ['stonex'] })
-    const ask = () => callWith(vars, request('/v1/token', { credential: key, body: { provider: 'stonex' } }))
+    const ask = () => edge.callWith(vars, edge.request('/v1/token', { credential: key, body: { provider: 'stonex' } }))
     expect((await ask()).status).toBe(200)
     // Deleted through another isolate (the one that handles DELETE forgets the key at once, see below).
     await registryOf(env).remove('cached')
@@ -207,9 +200,9 @@ describe('rotation and deletion', () => {
 
   it('the isolate that handles the DELETE refuses the key at once, cache or not', async () => {
     const { key } = await create({ id: 'here', providers: ['stonex'] })
-    expect((await token('stonex', { credential: key })).status).toBe(200)
+    expect((await edge.token('stonex', { credential: key })).status).toBe(200)
     expect((await admin('/v1/admin/callers/here', { method: 'DELETE' })).status).toBe(204)
-    await expectError(await token('stonex', { credential: key }), 401, 'invalid_token')
+    await expectError(await edge.token('stonex', { credential: key }), 401, 'invalid_token')
   })
 
   it('unknown callers: rotate and delete are 404', async () => {

@@ -13,7 +13,9 @@ import { authorityStore } from './authority-store.ts'
 import { ConfigError } from './config.ts'
 import { keyIdOf, keyringOf, open, openRecord, seal, sealRecord } from './sealing.ts'
 import { clearIsolateCache } from './tokens.ts'
-import { coldStart, invalidate, json, sandbox, token, type TokenAnswer } from '../test/support.ts'
+import * as edge from '../test/support.ts'
+import { coldStart } from '../test/support.ts'
+import type { TokenAnswer } from '../test/support.ts'
 
 beforeEach(coldStart)
 afterEach(() => {
@@ -47,7 +49,7 @@ async function rewriteUnder(keys: string): Promise<void> {
   })
 }
 
-const accessToken = async (provider: string) => (await json<TokenAnswer>(await token(provider))).access_token
+const accessToken = async (provider: string) => (await edge.json<TokenAnswer>(await edge.token(provider))).access_token
 
 describe('tokens at rest', () => {
   it('Durable Object storage and KV hold the access and refresh tokens sealed under the first key, never in plain text', async () => {
@@ -88,10 +90,10 @@ describe('tokens at rest', () => {
     })
     expect(opened?.accessToken).toBe(first)
     expect(opened?.refreshToken).toMatch(/^[^.]+$/) // opened, not sealed
-    expect((await sandbox.stats('stablelink')).tokenCalls).toBe(1)
+    expect((await edge.sandbox.stats('stablelink')).tokenCalls).toBe(1)
 
     // The next write (a rejected token replaced) is under k2.
-    const fresh = (await json<TokenAnswer>(await invalidate('stablelink', first))).access_token
+    const fresh = (await edge.json<TokenAnswer>(await edge.invalidate('stablelink', first))).access_token
     expect(fresh).not.toBe(first)
     const after = [...(await rawStorage()).values()][0]!
     expect(keyIdOf(after.accessToken)).toBe('k2')
@@ -105,7 +107,7 @@ describe('tokens at rest', () => {
     clearIsolateCache()
     const second = await accessToken('stablelink')
     expect(second).not.toBe(first)
-    expect((await sandbox.stats('stablelink')).tokenCalls).toBe(2)
+    expect((await edge.sandbox.stats('stablelink')).tokenCalls).toBe(2)
     expect(keyIdOf([...(await rawStorage()).values()][0]!.accessToken)).toBe('k2')
   })
 
@@ -116,7 +118,7 @@ describe('tokens at rest', () => {
     await evictAllDurableObjects()
     clearIsolateCache()
     expect(await accessToken('stablelink')).toBe(first)
-    expect((await sandbox.stats('stablelink')).tokenCalls).toBe(1)
+    expect((await edge.sandbox.stats('stablelink')).tokenCalls).toBe(1)
   })
 
   it("the isolate's L1 serves the warm path without any encryption or decryption", async () => {

@@ -8,49 +8,40 @@ import { evictAllDurableObjects } from 'cloudflare:test'
 import { beforeEach, describe, expect, it } from 'vitest'
 import type { ClientStatus } from './authority-status.ts'
 import { clearIsolateCache } from './tokens.ts'
-import {
-  assertLeaksNothing,
-  call,
-  callWith,
-  coldStart,
-  json,
-  request,
-  sandbox,
-  token,
-  type ErrorAnswer,
-  type TokenAnswer,
-} from '../test/support.ts'
+import * as edge from '../test/support.ts'
+import { coldStart, token } from '../test/support.ts'
+import type { ErrorAnswer, TokenAnswer } from '../test/support.ts'
 
 beforeEach(coldStart)
 
 type Status = { providers: Record<string, { clients: ClientStatus[] } | { error: string }> }
 
-const status = () => call('/v1/status', { method: 'GET', credential: env.ADMIN_KEY as string })
+const status = () => edge.call('/v1/status', { method: 'GET', credential: env.ADMIN_KEY as string })
 const clients = (s: Status, provider: string) => (s.providers[provider] as { clients: ClientStatus[] }).clients
 
 describe('GET /v1/status', () => {
   it('is 404 without ADMIN_KEY and 401 without the admin key (a caller key included)', async () => {
-    const off = await callWith({ ADMIN_KEY: undefined }, request('/v1/status', { method: 'GET', credential: 'x' }))
+    const off = await edge.callWith({ ADMIN_KEY: undefined }, edge.request('/v1/status', { method: 'GET', credential: 'x' }))
     expect(off.status).toBe(404)
-    expect((await json<ErrorAnswer>(off)).error).toBe('not_found')
+    expect((await edge.json<ErrorAnswer>(off)).error).toBe('not_found')
     for (const credential of [null, 'pa_demo_caller_key_0001']) {
-      const refused = await call('/v1/status', { method: 'GET', credential })
+      const refused = await edge.call('/v1/status', { method: 'GET', credential })
       expect(refused.status).toBe(401)
-      expect((await json<ErrorAnswer>(refused)).error).toBe('invalid_token')
+      expect((await edge.json<ErrorAnswer>(refused)).error).toBe('invalid_token')
     }
   })
 
   it('reports each provider client: token age and remaining life, no error, breaker closed, one token call; never the token', async () => {
     const issued = [
-      (await json<TokenAnswer>(await token('oauth2', { scope: 'read' }))).access_token,
-      (await json<TokenAnswer>(await token('stonex'))).access_token,
+      (await edge.json<TokenAnswer>(await token('oauth2', { scope: 'read' }))).access_token,
+      (await edge.json<TokenAnswer>(await token('stonex'))).access_token,
     ]
     await token('stonex')
     const response = await status()
     expect(response.status).toBe(200)
     expect(response.headers.get('cache-control')).toBe('no-store')
     const text = await response.text()
-    assertLeaksNothing(text, issued)
+    edge.assertLeaksNothing(text, issued)
     const s = JSON.parse(text) as Status
     expect(Object.keys(s.providers).sort()).toEqual(['abbeycross', 'oauth2', 'oauth2-jwt', 'oauth2-mtls', 'stablelink', 'stonex'])
     expect(clients(s, 'stablelink')).toEqual([])
@@ -62,22 +53,22 @@ describe('GET /v1/status', () => {
   })
 
   it('a failing token endpoint: its last error code, and the breaker once it fails fast', async () => {
-    await sandbox.inject('abbeycross', { fault: '503', retryAfter: 30 })
+    await edge.sandbox.inject('abbeycross', { fault: '503', retryAfter: 30 })
     expect((await token('abbeycross')).status).toBe(503)
-    let [abbeycross] = clients(await json<Status>(await status()), 'abbeycross')
+    let [abbeycross] = clients(await edge.json<Status>(await status()), 'abbeycross')
     expect(abbeycross).toMatchObject({ lastError: { code: 'provider_unavailable' }, token: null, tokenCallsLastHour: 1 })
-    const callsBefore = (await sandbox.stats('abbeycross')).tokenCalls
+    const callsBefore = (await edge.sandbox.stats('abbeycross')).tokenCalls
     clearIsolateCache() // so that the isolate asks the authority again, rather than its own breaker
     expect((await token('abbeycross')).status).toBe(503)
-    ;[abbeycross] = clients(await json<Status>(await status()), 'abbeycross')
-    if ((await sandbox.stats('abbeycross')).tokenCalls === callsBefore) expect(abbeycross!.breaker).toBe('open')
+    ;[abbeycross] = clients(await edge.json<Status>(await status()), 'abbeycross')
+    if ((await edge.sandbox.stats('abbeycross')).tokenCalls === callsBefore) expect(abbeycross!.breaker).toBe('open')
     else expect(abbeycross!.breaker).toBe('closed')
   })
 
   it('the token times survive eviction of the authority (they come from its storage)', async () => {
     await token('stonex')
     await evictAllDurableObjects()
-    const [stonex] = clients(await json<Status>(await status()), 'stonex')
+    const [stonex] = clients(await edge.json<Status>(await status()), 'stonex')
     expect(stonex!.token!.remainingSeconds).toBeGreaterThan(3500)
     expect(stonex!.tokenCallsLastHour).toBe(0) // observed since this instance started
   })

@@ -1,58 +1,48 @@
 import { evictAllDurableObjects } from 'cloudflare:test'
 import { env } from 'cloudflare:workers'
 import { beforeEach, describe, expect, it } from 'vitest'
-import {
-  assertLeaksNothing,
-  call,
-  coldStart,
-  invalidate,
-  json,
-  PROVIDERS,
-  sandbox,
-  token,
-  type ErrorAnswer,
-  type Provider,
-  type TokenAnswer,
-} from '../test/support.ts'
+import * as edge from '../test/support.ts'
+import { coldStart, PROVIDERS } from '../test/support.ts'
+import type { ErrorAnswer, Provider, TokenAnswer } from '../test/support.ts'
 import { clearIsolateCache } from './tokens.ts'
 
 beforeEach(coldStart)
 
 const accessToken = async (provider: Provider, scope?: string) => {
-  const response = await token(provider, scope === undefined ? {} : { scope })
+  const response = await edge.token(provider, scope === undefined ? {} : { scope })
   expect(response.status).toBe(200)
-  return (await json<TokenAnswer>(response)).access_token
+  return (await edge.json<TokenAnswer>(response)).access_token
 }
 
 describe('POST /v1/token', () => {
   it.each(PROVIDERS)(
     'hands the sample caller a live %s token: 200 {access_token, token_type: "Bearer", expires_in}, not cacheable',
     async (provider) => {
-      const response = await token(provider)
+      const response = await edge.token(provider)
       expect(response.status).toBe(200)
       expect(response.headers.get('cache-control')).toBe('no-store')
-      const body = await json<TokenAnswer>(response)
+      const body = await edge.json<TokenAnswer>(response)
       expect(Object.keys(body).sort()).toEqual(['access_token', 'expires_in', 'token_type'])
       expect(body.token_type).toBe('Bearer')
       expect(body.expires_in).toBeGreaterThan(3500)
       expect(body.expires_in).toBeLessThanOrEqual(3600)
-      expect(await sandbox.liveTokens(provider)).toContain(body.access_token)
-      expect((await sandbox.stats(provider)).tokenCalls).toBe(1)
+      expect(await edge.sandbox.liveTokens(provider)).toContain(body.access_token)
+      expect((await edge.sandbox.stats(provider)).tokenCalls).toBe(1)
     },
   )
 
   it('50 concurrent cold requests for one provider make exactly one upstream token call, and 50 warm ones make none', async () => {
-    await sandbox.configure('stablelink', { tokenLatencyMs: 300 })
-    const cold = await Promise.all(Array.from({ length: 50 }, () => token('stablelink')))
+    await edge.sandbox.configure('stablelink', { tokenLatencyMs: 300 })
+    const cold = await Promise.all(Array.from({ length: 50 }, () => edge.token('stablelink')))
     expect(cold.map((r) => r.status)).toEqual(Array(50).fill(200))
-    const tokens = new Set(await Promise.all(cold.map(async (r) => (await json<TokenAnswer>(r)).access_token)))
+    const tokens = new Set(await Promise.all(cold.map(async (r) => (await edge.json<TokenAnswer>(r)).access_token)))
     expect(tokens.size).toBe(1)
-    expect((await sandbox.stats('stablelink')).tokenCalls).toBe(1)
-    expect((await sandbox.stats('stablelink')).maxConcurrentTokenCalls).toBe(1)
+    expect((await edge.sandbox.stats('stablelink')).tokenCalls).toBe(1)
+    expect((await edge.sandbox.stats('stablelink')).maxConcurrentTokenCalls).toBe(1)
 
-    const warm = await Promise.all(Array.from({ length: 50 }, () => token('stablelink')))
+    const warm = await Promise.all(Array.from({ length: 50 }, () => edge.token('stablelink')))
     expect(warm.map((r) => r.status)).toEqual(Array(50).fill(200))
-    expect((await sandbox.stats('stablelink')).tokenCalls).toBe(1)
+    expect((await edge.sandbox.stats('stablelink')).tokenCalls).toBe(1)
   })
 
   it('another isolate (empty L1) is served from the KV read cache, which holds the access token but never the refresh token', async () => {
@@ -69,7 +59,7 @@ describe('POST /v1/token', () => {
 
     clearIsolateCache()
     expect(await accessToken('stablelink')).toBe(first)
-    expect((await sandbox.stats('stablelink')).tokenCalls).toBe(1)
+    expect((await edge.sandbox.stats('stablelink')).tokenCalls).toBe(1)
   })
 
   it('the token survives eviction of its authority (Durable Object storage), so an evicted, uncached edge makes no new call', async () => {
@@ -78,34 +68,34 @@ describe('POST /v1/token', () => {
     for (const key of (await env.TOKENS.list()).keys) await env.TOKENS.delete(key.name)
     clearIsolateCache()
     expect(await accessToken('oauth2')).toBe(first)
-    expect((await sandbox.stats('oauth2')).tokenCalls).toBe(1)
+    expect((await edge.sandbox.stats('oauth2')).tokenCalls).toBe(1)
   })
 
   it('stablelink: the refresh token survives eviction too; a rejected token is then replaced with the refresh grant', async () => {
     const first = await accessToken('stablelink')
     await evictAllDurableObjects()
     clearIsolateCache()
-    await sandbox.revoke('stablelink', first)
-    const response = await invalidate('stablelink', first)
-    const second = (await json<TokenAnswer>(response)).access_token
+    await edge.sandbox.revoke('stablelink', first)
+    const response = await edge.invalidate('stablelink', first)
+    const second = (await edge.json<TokenAnswer>(response)).access_token
     expect(second).not.toBe(first)
-    expect((await sandbox.stats('stablelink')).byGrant).toEqual({ client_credentials: 1, refresh_token: 1 })
+    expect((await edge.sandbox.stats('stablelink')).byGrant).toEqual({ client_credentials: 1, refresh_token: 1 })
   })
 
   it('callers always get a token with life left: inside the refresh-ahead margin the edge waits for the next token', async () => {
-    await sandbox.configure('stonex', { tokenLifetime: 4 })
-    const first = await token('stonex')
-    expect((await json<TokenAnswer>(first)).expires_in).toBeGreaterThanOrEqual(3)
+    await edge.sandbox.configure('stonex', { tokenLifetime: 4 })
+    const first = await edge.token('stonex')
+    expect((await edge.json<TokenAnswer>(first)).expires_in).toBeGreaterThanOrEqual(3)
     await new Promise((resolve) => setTimeout(resolve, 2200)) // past half the lifetime: the margin
-    const second = await json<TokenAnswer>(await token('stonex'))
+    const second = await edge.json<TokenAnswer>(await edge.token('stonex'))
     expect(second.expires_in).toBeGreaterThanOrEqual(3)
-    expect((await sandbox.stats('stonex')).tokenCalls).toBe(2)
+    expect((await edge.sandbox.stats('stonex')).tokenCalls).toBe(2)
   })
 
   it('an unknown provider is 404 not_found, without any upstream call', async () => {
-    const response = await token('nope')
+    const response = await edge.token('nope')
     expect(response.status).toBe(404)
-    expect(await json<ErrorAnswer>(response)).toEqual({ error: 'not_found', error_description: 'unknown provider' })
+    expect(await edge.json<ErrorAnswer>(response)).toEqual({ error: 'not_found', error_description: 'unknown provider' })
   })
 
   it.each([
@@ -115,9 +105,9 @@ describe('POST /v1/token', () => {
     ['a provider that is not a string', '{"provider": 42}'],
     ['an empty body', ''],
   ])('a malformed body (%s) is 400 invalid_request', async (_, body) => {
-    const response = await call('/v1/token', { body })
+    const response = await edge.call('/v1/token', { body })
     expect(response.status).toBe(400)
-    const answer = await json<ErrorAnswer>(response)
+    const answer = await edge.json<ErrorAnswer>(response)
     expect(answer.error).toBe('invalid_request')
     if (body) expect(answer.error_description).not.toContain(body)
   })
@@ -128,12 +118,12 @@ describe('scopes', () => {
     const read = await accessToken('oauth2', 'read')
     const readWrite = await accessToken('oauth2', 'read write')
     expect(read).not.toBe(readWrite)
-    expect((await sandbox.stats('oauth2')).tokenCalls).toBe(2)
+    expect((await edge.sandbox.stats('oauth2')).tokenCalls).toBe(2)
   })
 
   it('"write read" and "read write" are one scope, so one token', async () => {
     expect(await accessToken('oauth2', 'write read')).toBe(await accessToken('oauth2', 'read write'))
-    expect((await sandbox.stats('oauth2')).tokenCalls).toBe(1)
+    expect((await edge.sandbox.stats('oauth2')).tokenCalls).toBe(1)
   })
 
   it('no scope means every scope the caller may use (never the provider default)', async () => {
@@ -141,71 +131,71 @@ describe('scopes', () => {
   })
 
   it('a scope the caller may not use is 403 insufficient_scope, without any upstream call', async () => {
-    const response = await token('oauth2', { scope: 'read admin' })
+    const response = await edge.token('oauth2', { scope: 'read admin' })
     expect(response.status).toBe(403)
     expect(response.headers.get('www-authenticate')).toContain('error="insufficient_scope"')
-    expect((await json<ErrorAnswer>(response)).error).toBe('insufficient_scope')
-    expect((await sandbox.stats('oauth2')).tokenCalls).toBe(0)
+    expect((await edge.json<ErrorAnswer>(response)).error).toBe('insufficient_scope')
+    expect((await edge.sandbox.stats('oauth2')).tokenCalls).toBe(0)
   })
 
   it('a scope the provider does not offer is 400 invalid_scope', async () => {
-    const unknown = await token('oauth2', { scope: 'delete' })
+    const unknown = await edge.token('oauth2', { scope: 'delete' })
     expect(unknown.status).toBe(400)
-    expect((await json<ErrorAnswer>(unknown)).error).toBe('invalid_scope')
-    const unscoped = await token('stablelink', { scope: 'read' })
+    expect((await edge.json<ErrorAnswer>(unknown)).error).toBe('invalid_scope')
+    const unscoped = await edge.token('stablelink', { scope: 'read' })
     expect(unscoped.status).toBe(400)
-    expect((await json<ErrorAnswer>(unscoped)).error).toBe('invalid_scope')
+    expect((await edge.json<ErrorAnswer>(unscoped)).error).toBe('invalid_scope')
   })
 })
 
 describe('POST /v1/token/invalidate (compare-and-invalidate)', () => {
   it('reporting the current token replaces it with exactly one upstream call; the answer is the new token, not cacheable', async () => {
     const first = await accessToken('abbeycross')
-    const response = await invalidate('abbeycross', first)
+    const response = await edge.invalidate('abbeycross', first)
     expect(response.status).toBe(200)
     expect(response.headers.get('cache-control')).toBe('no-store')
-    const body = await json<TokenAnswer>(response)
+    const body = await edge.json<TokenAnswer>(response)
     expect(body.token_type).toBe('Bearer')
     expect(body.access_token).not.toBe(first)
-    expect((await sandbox.stats('abbeycross')).tokenCalls).toBe(2)
+    expect((await edge.sandbox.stats('abbeycross')).tokenCalls).toBe(2)
     // This isolate now serves the new token.
     expect(await accessToken('abbeycross')).toBe(body.access_token)
   })
 
   it('a stale report (the token was already replaced) makes no upstream call and answers the current token', async () => {
     const first = await accessToken('stablelink')
-    const second = (await json<TokenAnswer>(await invalidate('stablelink', first))).access_token
-    const callsBefore = (await sandbox.stats('stablelink')).tokenCalls
-    const again = await invalidate('stablelink', first)
-    expect((await json<TokenAnswer>(again)).access_token).toBe(second)
-    expect((await sandbox.stats('stablelink')).tokenCalls).toBe(callsBefore)
+    const second = (await edge.json<TokenAnswer>(await edge.invalidate('stablelink', first))).access_token
+    const callsBefore = (await edge.sandbox.stats('stablelink')).tokenCalls
+    const again = await edge.invalidate('stablelink', first)
+    expect((await edge.json<TokenAnswer>(again)).access_token).toBe(second)
+    expect((await edge.sandbox.stats('stablelink')).tokenCalls).toBe(callsBefore)
   })
 
   it('concurrent reports of the same rejected token make one upstream call in all', async () => {
     const first = await accessToken('oauth2', 'read')
-    const answers = await Promise.all(Array.from({ length: 20 }, () => invalidate('oauth2', first, 'read')))
-    const tokens = new Set(await Promise.all(answers.map(async (r) => (await json<TokenAnswer>(r)).access_token)))
+    const answers = await Promise.all(Array.from({ length: 20 }, () => edge.invalidate('oauth2', first, 'read')))
+    const tokens = new Set(await Promise.all(answers.map(async (r) => (await edge.json<TokenAnswer>(r)).access_token)))
     expect(tokens.size).toBe(1)
-    expect((await sandbox.stats('oauth2')).tokenCalls).toBe(2)
+    expect((await edge.sandbox.stats('oauth2')).tokenCalls).toBe(2)
   })
 
   it('a body without access_token is 400 invalid_request', async () => {
-    const response = await call('/v1/token/invalidate', { body: { provider: 'stablelink' } })
+    const response = await edge.call('/v1/token/invalidate', { body: { provider: 'stablelink' } })
     expect(response.status).toBe(400)
-    expect((await json<ErrorAnswer>(response)).error).toBe('invalid_request')
+    expect((await edge.json<ErrorAnswer>(response)).error).toBe('invalid_request')
   })
 })
 
 describe('upstream failures', () => {
   const failure = async (provider: Provider) => {
-    const response = await token(provider)
+    const response = await edge.token(provider)
     const text = await response.text()
-    assertLeaksNothing(text, await sandbox.liveTokens(provider))
+    edge.assertLeaksNothing(text, await edge.sandbox.liveTokens(provider))
     return { response, body: JSON.parse(text) as ErrorAnswer }
   }
 
   it('a 503 with Retry-After is 503 upstream_unavailable with the same Retry-After, and the body leaks nothing', async () => {
-    await sandbox.inject('stonex', { fault: '503', retryAfter: 30 })
+    await edge.sandbox.inject('stonex', { fault: '503', retryAfter: 30 })
     const { response, body } = await failure('stonex')
     expect(response.status).toBe(503)
     expect(response.headers.get('retry-after')).toBe('30')
@@ -215,7 +205,7 @@ describe('upstream failures', () => {
   })
 
   it("AbbeyCross outside working hours is 503 with the provider's Retry-After", async () => {
-    await sandbox.inject('abbeycross', { fault: 'non_working_hours', retryAfter: 600 })
+    await edge.sandbox.inject('abbeycross', { fault: 'non_working_hours', retryAfter: 600 })
     const { response, body } = await failure('abbeycross')
     expect(response.status).toBe(503)
     expect(response.headers.get('retry-after')).toBe('600')
@@ -228,12 +218,12 @@ describe('upstream failures', () => {
     ['409 conflict', '409'],
     ['a dropped connection', 'network'],
   ])('a transient failure (%s, twice: the one retry fails too) is 503 upstream_unavailable', async (_, fault) => {
-    await sandbox.inject('oauth2', { fault, count: 2 })
+    await edge.sandbox.inject('oauth2', { fault, count: 2 })
     const { response, body } = await failure('oauth2')
     expect(response.status).toBe(503)
     expect(response.headers.get('retry-after')).toBeNull()
     expect(body.error).toBe('upstream_unavailable')
-    expect((await sandbox.stats('oauth2')).tokenCalls).toBe(2)
+    expect((await edge.sandbox.stats('oauth2')).tokenCalls).toBe(2)
   })
 
   it.each([
@@ -241,7 +231,7 @@ describe('upstream failures', () => {
     ['an HTML maintenance page', 'html'],
     ['a truncated answer', 'truncated'],
   ])('%s is 502 upstream_error', async (_, fault) => {
-    await sandbox.inject('stonex', { fault })
+    await edge.sandbox.inject('stonex', { fault })
     const { response, body } = await failure('stonex')
     expect(response.status).toBe(502)
     expect(body).toEqual({ error: 'upstream_error', error_description: "the stonex token endpoint refused the edge's request" })
