@@ -7,7 +7,6 @@ import { beforeEach, describe, expect, it } from 'vitest'
 import { proxyAllowed } from './proxy-rules.ts'
 import * as edge from '../test/support.ts'
 import { coldStart } from '../test/support.ts'
-import type { ErrorAnswer } from '../test/support.ts'
 import type { Provider } from '../test/support.ts'
 
 beforeEach(coldStart)
@@ -30,15 +29,8 @@ async function withCaller(
   )
 }
 
-async function expectRefused(response: Response, status: number, error: string) {
-  expect(response.status).toBe(status)
-  expect(response.headers.get('cache-control')).toBe('no-store')
-  const text = await response.text()
-  edge.assertLeaksNothing(text)
-  const body = JSON.parse(text) as ErrorAnswer
-  expect(body.error).toBe(error)
-  expect(typeof body.error_description).toBe('string')
-}
+/** An RFC 6749 refusal with `status` and `error` (test support). */
+const expectRefused = edge.expectErrorAnswer
 
 async function nothingSent(...providers: Provider[]) {
   for (const provider of providers) {

@@ -12,7 +12,7 @@ import { forgetRateLimits } from './rate-limit.ts'
 import { forgetCallers } from './registry.ts'
 import * as edge from '../test/support.ts'
 import { coldStart } from '../test/support.ts'
-import type { CallOptions, ErrorAnswer } from '../test/support.ts'
+import type { CallOptions } from '../test/support.ts'
 
 beforeEach(coldStart)
 
@@ -29,15 +29,8 @@ async function create(body: Record<string, unknown>): Promise<{ id: string; key:
   return created
 }
 
-async function expectError(response: Response, status: number, error: string) {
-  expect(response.status).toBe(status)
-  expect(response.headers.get('cache-control')).toBe('no-store')
-  const text = await response.text()
-  edge.assertLeaksNothing(text)
-  const body = JSON.parse(text) as ErrorAnswer
-  expect(body.error).toBe(error)
-  expect(typeof body.error_description).toBe('string')
-}
+/** An RFC 6749 refusal with `status` and `error` (test support). */
+const expectError = edge.expectErrorAnswer
 
 /** Another isolate: nothing remembered about callers or rate limits. */
 function freshIsolate() {

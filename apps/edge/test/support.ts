@@ -8,6 +8,7 @@ import worker from '../src/index.ts'
 import { createExecutionContext, reset, waitOnExecutionContext } from 'cloudflare:test'
 import { env, exports } from 'cloudflare:workers'
 import { SignJWT } from 'jose'
+import { expect } from 'vitest'
 import type { SandboxStats } from '@payment-auth/sandbox'
 import { forgetRateLimits } from '../src/rate-limit.ts'
 import { forgetJwks } from '../src/jwks.ts'
@@ -158,4 +159,15 @@ export function assertLeaksNothing(text: string, tokens: readonly string[] = [])
     if (value && text.includes(value)) throw new Error(`the answer leaks a secret or token: ${text.slice(0, 200)}`)
   }
   if (/\bat .+:\d+:\d+/.test(text)) throw new Error(`the answer leaks a stack trace: ${text.slice(0, 200)}`)
+}
+
+/** An RFC 6749 error answer: `status`, `{error, error_description}`, never cached, leaking nothing. */
+export async function expectErrorAnswer(response: Response, status: number, error: string): Promise<void> {
+  expect(response.status).toBe(status)
+  expect(response.headers.get('cache-control')).toBe('no-store')
+  const text = await response.text()
+  assertLeaksNothing(text)
+  const body = JSON.parse(text) as ErrorAnswer
+  expect(body.error).toBe(error)
+  expect(typeof body.error_description).toBe('string')
 }
