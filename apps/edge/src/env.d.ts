@@ -37,6 +37,8 @@ interface EdgeEnv {
   JWKS_SCOPE_CLAIM?: string
   /** Requests per caller per minute, shared by every isolate. Default 600. */
   RATE_LIMIT_PER_MINUTE?: string | number
+  /** Milliseconds an isolate gathers the requests it let through before it reports them to the shared limit. Default 100. */
+  RATE_LIMIT_REPORT_MS?: string | number
 
   /** Seconds an isolate may reuse a registry answer about a key (the revocation bound). Default 30, at most 300. */
   CALLER_CACHE_SECONDS?: string | number

@@ -81,11 +81,23 @@ const FRESH_MS = 1000
 
 const unreachable = () => console.warn('edge: the shared rate limit could not be reached; the isolate limit alone applies')
 
+/**
+ * How long an isolate gathers the requests it let through before it reports them (the var
+ * `RATE_LIMIT_REPORT_MS`, default 100): one Durable Object call per that long, caller and
+ * isolate on the warm path, not one per request. The report runs after the answer (`waitUntil`).
+ */
+const reportEvery = (env: Env) => {
+  const ms = Number(env.RATE_LIMIT_REPORT_MS ?? 100)
+  return Number.isFinite(ms) && ms >= 0 ? ms : 100
+}
+
 /** Reports the requests let through to the shared bucket, one call in flight at a time. */
 async function report(env: Env, callerId: string, perMinute: number, s: Shared): Promise<void> {
   if (s.reporting) return
   s.reporting = true
   try {
+    const gather = reportEvery(env)
+    if (gather > 0) await new Promise((resolve) => setTimeout(resolve, gather))
     while (s.pending > 0) {
       const count = s.pending
       s.pending = 0

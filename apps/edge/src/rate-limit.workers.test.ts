@@ -28,6 +28,8 @@ function freshIsolate() {
 async function vars(perMinute: number) {
   return {
     RATE_LIMIT_PER_MINUTE: String(perMinute),
+    // Reports at once: these tests wait for each request's waitUntil work (the gathering is tested below).
+    RATE_LIMIT_REPORT_MS: '0',
     CALLERS: [{ id: 'spread', keySha256: await edge.sha256Hex(KEY), providers: ['stonex'] }, ...(env.CALLERS as unknown[])],
   }
 }
@@ -135,5 +137,26 @@ describe('the warm path does not wait for the shared limit while plenty is left'
     }
     for (let i = 0; i < 5; i++) expect((await ask({ ...v, RATE_LIMITS: fake })).status).toBe(200)
     expect(takes).toBe(5)
+  })
+  it('the isolate gathers the requests it let through into one report, and counts every one', async () => {
+    const v = { ...(await vars(1000)), RATE_LIMIT_REPORT_MS: '200' }
+    expect((await ask(v)).status).toBe(200) // the first asks the shared bucket and waits
+    const counts: number[] = []
+    const fake = {
+      idFromName: env.RATE_LIMITS.idFromName.bind(env.RATE_LIMITS),
+      get: (id: DurableObjectId) => {
+        const stub = env.RATE_LIMITS.get(id)
+        return {
+          take: (...args: [number, number?, boolean?]) => {
+            counts.push(args[1] ?? 1)
+            return stub.take(...args)
+          },
+        }
+      },
+    }
+    const answers = await Promise.all(Array.from({ length: 5 }, () => ask({ ...v, RATE_LIMITS: fake })))
+    expect(answers.map((a) => a.status)).toEqual(Array(5).fill(200))
+    expect(counts.reduce((a, b) => a + b, 0)).toBe(5)
+    expect(counts.length).toBeLessThan(5)
   })
 })
