@@ -34,6 +34,24 @@ async function vars(perMinute: number) {
   }
 }
 
+/** The shared limiter, with every `take` it is asked recorded: how many requests, and whether already let through. */
+function watchedLimiter() {
+  const takes: Array<{ count: number; counted: boolean }> = []
+  const limiter = {
+    idFromName: env.RATE_LIMITS.idFromName.bind(env.RATE_LIMITS),
+    get: (id: DurableObjectId) => {
+      const stub = env.RATE_LIMITS.get(id)
+      return {
+        take: (...args: [number, number?, boolean?]) => {
+          takes.push({ count: args[1] ?? 1, counted: args[2] === true })
+          return stub.take(...args)
+        },
+      }
+    },
+  }
+  return { limiter, takes }
+}
+
 const ask = async (v: Record<string, unknown>, credential = KEY) =>
   edge.callWith(v, edge.request('/v1/token', { credential, body: { provider: 'stonex' } }))
 
@@ -121,42 +139,19 @@ describe('the warm path does not wait for the shared limit while plenty is left'
   it('while plenty is left, a request does not wait for the Durable Object (its count follows after the answer)', async () => {
     const v = await vars(1000)
     expect((await ask(v)).status).toBe(200) // the first asks the shared bucket and waits
-    let takes = 0
-    const fake = {
-      idFromName: env.RATE_LIMITS.idFromName.bind(env.RATE_LIMITS),
-      get: (id: DurableObjectId) => {
-        const stub = env.RATE_LIMITS.get(id)
-        return {
-          take: (...args: [number, number?, boolean?]) => {
-            takes++
-            expect(args[2]).toBe(true) // a count of requests already let through, not a question
-            return stub.take(...args)
-          },
-        }
-      },
-    }
-    for (let i = 0; i < 5; i++) expect((await ask({ ...v, RATE_LIMITS: fake })).status).toBe(200)
-    expect(takes).toBe(5)
+    const { limiter, takes } = watchedLimiter()
+    for (let i = 0; i < 5; i++) expect((await ask({ ...v, RATE_LIMITS: limiter })).status).toBe(200)
+    expect(takes).toHaveLength(5)
+    expect(takes.every((t) => t.counted)).toBe(true) // counts of requests already let through, not questions
   })
+
   it('the isolate gathers the requests it let through into one report, and counts every one', async () => {
     const v = { ...(await vars(1000)), RATE_LIMIT_REPORT_MS: '200' }
     expect((await ask(v)).status).toBe(200) // the first asks the shared bucket and waits
-    const counts: number[] = []
-    const fake = {
-      idFromName: env.RATE_LIMITS.idFromName.bind(env.RATE_LIMITS),
-      get: (id: DurableObjectId) => {
-        const stub = env.RATE_LIMITS.get(id)
-        return {
-          take: (...args: [number, number?, boolean?]) => {
-            counts.push(args[1] ?? 1)
-            return stub.take(...args)
-          },
-        }
-      },
-    }
-    const answers = await Promise.all(Array.from({ length: 5 }, () => ask({ ...v, RATE_LIMITS: fake })))
+    const { limiter, takes } = watchedLimiter()
+    const answers = await Promise.all(Array.from({ length: 5 }, () => ask({ ...v, RATE_LIMITS: limiter })))
     expect(answers.map((a) => a.status)).toEqual(Array(5).fill(200))
-    expect(counts.reduce((a, b) => a + b, 0)).toBe(5)
-    expect(counts.length).toBeLessThan(5)
+    expect(takes.reduce((sum, t) => sum + t.count, 0)).toBe(5)
+    expect(takes.length).toBeLessThan(5)
   })
 })
