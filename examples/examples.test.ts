@@ -1,19 +1,7 @@
-import { execFile } from 'node:child_process'
-import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { bin, lastJson, run } from './run.ts'
 import { SANDBOX_CREDENTIALS } from '../apps/sandbox/src/index.ts'
 import { startSandboxServer, type SandboxServer } from '../apps/sandbox/src/serve.ts'
-
-const root = fileURLToPath(new URL('..', import.meta.url))
-const bin = (name: string) => `${root}node_modules/.bin/${name}`
-
-function run(command: string, args: string[], env: Record<string, string>) {
-  return new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-    execFile(command, args, { cwd: root, timeout: 120_000, env: { ...process.env, ...env } }, (error, stdout, stderr) =>
-      resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-    )
-  })
-}
 
 let server: SandboxServer
 beforeAll(async () => {
@@ -33,7 +21,7 @@ describe('the script examples on other runtimes, against the sandbox on loopback
     const before = server.sandbox.control.stats('oauth2').tokenCalls
     const { code, stdout, stderr } = await run(bin('deno'), ['run', '--allow-net=127.0.0.1', '--allow-env', 'examples/deno.ts'], direct())
     expect(stderr).not.toMatch(/error/i)
-    expect(JSON.parse(stdout.trim().split('\n').pop()!)).toEqual({ runtime: 'deno', mode: 'direct', requests: 20, ok: 20, tokenCalls: 1 })
+    expect(lastJson(stdout)).toEqual({ runtime: 'deno', mode: 'direct', requests: 20, ok: 20, tokenCalls: 1 })
     expect(server.sandbox.control.stats('oauth2').tokenCalls - before).toBe(1)
     expect(code).toBe(0)
   }, 120_000)
@@ -41,7 +29,7 @@ describe('the script examples on other runtimes, against the sandbox on loopback
   it('Bun: 20 concurrent requests, 20 ok, 1 token call (counted by the provider too)', async () => {
     const before = server.sandbox.control.stats('oauth2').tokenCalls
     const { code, stdout } = await run(bin('bun'), ['run', 'examples/bun.ts'], direct())
-    expect(JSON.parse(stdout.trim().split('\n').pop()!)).toEqual({ runtime: 'bun', mode: 'direct', requests: 20, ok: 20, tokenCalls: 1 })
+    expect(lastJson(stdout)).toEqual({ runtime: 'bun', mode: 'direct', requests: 20, ok: 20, tokenCalls: 1 })
     expect(server.sandbox.control.stats('oauth2').tokenCalls - before).toBe(1)
     expect(code).toBe(0)
   }, 120_000)
