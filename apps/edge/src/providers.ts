@@ -90,8 +90,25 @@ function certificateFetch(env: Env, config: ProviderConfig): ProviderClient['fet
   return (input, init) => fetch.call(binding, input, init)
 }
 
+/**
+ * The clients built in this isolate, by `env`, provider settings and scope: building one reads the
+ * secrets and has the dialect check its options, so it happens once, not on every request.
+ */
+const built = new WeakMap<object, WeakMap<ProviderConfig, Map<string, ProviderClient>>>()
+
 /** Resolves a configured provider and scope into the client the edge acts as. */
 export function providerClient(env: Env, name: string, config: ProviderConfig, scope: string | undefined): ProviderClient {
+  let byConfig = built.get(env)
+  if (!byConfig) built.set(env, (byConfig = new WeakMap()))
+  let byScope = byConfig.get(config)
+  if (!byScope) byConfig.set(config, (byScope = new Map()))
+  const id = `${name} ${scope ?? ''}`
+  let client = byScope.get(id)
+  if (!client) byScope.set(id, (client = buildClient(env, name, config, scope)))
+  return client
+}
+
+function buildClient(env: Env, name: string, config: ProviderConfig, scope: string | undefined): ProviderClient {
   const names = secretNames(name, config)
   const clientId = secret(env, names.id)
   const dialect = buildDialect(env, config, names, scope)

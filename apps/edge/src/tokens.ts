@@ -45,10 +45,10 @@ function readCache(kv: TokenStore, keys: unknown): TokenStore {
 
 /** The token manager of `client` in this isolate. */
 export function tokensFor(env: Env, client: ProviderClient): TokenManager {
-  // Resolved in the request itself: a broken binding is our bug (a plain 500), not a token failure.
-  authorityOf(env, client)
   let tokens = managers.get(client.dialect.key)
   if (!tokens) {
+    // Resolved in the request that builds the manager: a broken binding is our bug (a plain 500), not a token failure.
+    authorityOf(env, client)
     tokens = createTokenManager({
       provider: authorityProvider(client),
       store: readCache(kvStore(env.TOKENS), env.TOKEN_ENCRYPTION_KEYS),
