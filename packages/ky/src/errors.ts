@@ -89,11 +89,12 @@ export function isPaymentAuthError(value: unknown): value is PaymentAuthError {
 }
 
 /**
- * Removes every known secret and every query string from a text before it can reach
+ * Removes every known secret, every query string and every JWT-shaped string from a text before it can reach
  * an error, an event or a log.
  */
 export function redact(text: string, secrets: readonly string[]): string {
-  let out = text.replace(/\?[^\s"'<>]*/g, '?[redacted]')
+  // Query strings, and anything shaped like a JWT (a client assertion or a token a provider echoes).
+  let out = text.replace(/\?[^\s"'<>]*/g, '?[redacted]').replace(/\beyJ[\w-]*\.[\w-]+\.[\w-]*/g, '[redacted]')
   for (const secret of secrets) {
     if (secret.length >= 4) out = out.split(secret).join('[redacted]')
   }

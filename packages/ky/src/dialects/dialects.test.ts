@@ -248,6 +248,22 @@ describe('client authentication of oauth2 and the presets', () => {
     expect((error as { providerMessage: string }).providerMessage).toBe('bad key [redacted]')
   })
 
+  it('a client assertion the provider echoes never reaches the error', async () => {
+    const { privateKey } = await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign'])
+    const provider = oauth2({ tokenUrl: 'https://auth.test/token', clientId: 'c', privateKey })
+    const tokens = createTokenManager({
+      provider,
+      fetch: async (request) => {
+        const assertion = new URLSearchParams(await request.text()).get('client_assertion')!
+        return new Response(JSON.stringify({ error: 'invalid_client', error_description: `assertion ${assertion} is not valid` }), {
+          status: 401,
+        })
+      },
+    })
+    const error = (await tokens.getToken().catch((e: unknown) => e)) as { providerMessage: string }
+    expect(error.providerMessage).toBe('assertion [redacted] is not valid')
+  })
+
   it('paypal(): the sandbox by default, Basic auth, the API on the same base', async () => {
     const provider = paypal({ clientId: 'AaB-c_d.e', clientSecret: 'pp-secret' })
     const request = await built(provider)
