@@ -5,16 +5,25 @@
  */
 import * as v from 'valibot'
 import { PaymentAuthError, type PaymentAuthErrorCode } from './errors.ts'
+import { is, object, text } from './options.ts'
 import type { Provider, TokenSet } from './provider.ts'
 
-const seconds = v.union([v.pipe(v.number(), v.finite()), v.pipe(v.string(), v.trim(), v.regex(/^\d+(?:\.\d+)?$/), v.transform(Number))])
+/** Seconds: a finite number, or a string of one (some providers quote `expires_in`); absent or null. */
+const seconds = v.optional(
+  is<number | string | null>(
+    (value) => value == null || (typeof value === 'number' && Number.isFinite(value)) || /^\s*\d+(?:\.\d+)?\s*$/.test(value as string),
+    '',
+  ),
+)
+const nullableString = v.optional(is<string | null>((value) => value == null || typeof value === 'string', ''))
 
-const OAuthAnswer = v.object({
-  access_token: v.pipe(v.string(), v.nonEmpty()),
-  expires_in: v.nullish(seconds),
-  refresh_token: v.nullish(v.string()),
-  rt_expires_in: v.nullish(seconds),
-  scope: v.nullish(v.string()),
+/** An RFC 6749 token answer, with the same checks as the options (options.ts). */
+const OAuthAnswer = object({
+  access_token: text,
+  expires_in: seconds,
+  refresh_token: nullableString,
+  rt_expires_in: seconds,
+  scope: nullableString,
 })
 
 /** Validates an RFC 6749-shaped answer (already unwrapped) into a `TokenSet`. */
@@ -23,9 +32,9 @@ export function toTokenSet(body: unknown, provider: Provider, status = 200): Tok
   if (!parsed.success) throw tokenError(provider, 'invalid_response', status)
   const a = parsed.output
   const set: TokenSet = { accessToken: a.access_token }
-  if (a.expires_in != null) set.expiresIn = a.expires_in
+  if (a.expires_in != null) set.expiresIn = Number(a.expires_in)
   if (a.refresh_token) set.refreshToken = a.refresh_token
-  if (a.rt_expires_in != null) set.refreshExpiresIn = a.rt_expires_in
+  if (a.rt_expires_in != null) set.refreshExpiresIn = Number(a.rt_expires_in)
   if (a.scope != null) set.scope = a.scope
   return set
 }

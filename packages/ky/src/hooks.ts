@@ -2,7 +2,7 @@ import type { Options } from 'ky'
 import * as v from 'valibot'
 import { PaymentAuthError } from './errors.ts'
 import { safeListener, type PaymentAuthEventListener } from './events.ts'
-import { checkOptions, func, origins } from './options.ts'
+import { boolean, checkOptions, func, object, origins } from './options.ts'
 import { createTokenManager, insides, type TokenManager, type TokenManagerOptions } from './manager.ts'
 
 /** What the hook itself does, whichever way the token manager is given. */
@@ -45,14 +45,7 @@ function unlessAborted<T>(promise: Promise<T>, signal: AbortSignal | null): Prom
   })
 }
 
-const Hook = v.object(
-  {
-    retryUnauthorized: v.optional(v.boolean('must be a boolean')),
-    origins: v.optional(origins),
-    onEvent: v.optional(func),
-  },
-  'must be an object',
-)
+const Hook = object({ retryUnauthorized: v.optional(boolean), origins: v.optional(origins), onEvent: v.optional(func) })
 
 /** The URL of what ky hands to fetch, without building a Request (a Request-like from another realm has `url`). */
 function urlOf(input: Request | URL | string): string {

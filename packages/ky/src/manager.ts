@@ -2,7 +2,7 @@ import { lifetimeOf } from './answer.ts'
 import { PaymentAuthError, safeCause } from './errors.ts'
 import { safeListener, type PaymentAuthEventListener } from './events.ts'
 import * as v from 'valibot'
-import { checkOptions, func, nonNegative } from './options.ts'
+import { boolean, checkOptions, func, nonNegative, object, positive, string } from './options.ts'
 import type { Provider, TokenGrant } from './provider.ts'
 import { memoryStore, readRecord, usefulUntil, type TokenRecord, type TokenStore } from './store.ts'
 
@@ -109,27 +109,21 @@ function remember<K>(collection: Set<K> | Map<K, unknown>): void {
 const info = ({ accessToken, expiresAt, receivedAt, scope }: TokenRecord): TokenInfo =>
   scope === undefined ? { accessToken, expiresAt, receivedAt } : { accessToken, expiresAt, receivedAt, scope }
 
-const positive = v.pipe(v.number('must be a number'), v.minValue(1, 'must be at least 1'))
-const ManagerOptions = v.object(
-  {
-    provider: v.object(
-      { name: v.string('must be a string'), key: v.string('must be a string'), buildTokenRequest: func, processTokenResponse: func },
-      'must be a provider, e.g. oauth2({...})',
-    ),
-    store: v.optional(v.object({ get: func, set: func, delete: func }, 'must be a TokenStore: get, set and delete')),
-    refreshAhead: v.optional(nonNegative),
-    fetch: v.optional(func),
-    timeout: v.optional(positive),
-    onEvent: v.optional(func),
-    now: v.optional(func),
-    backoff: v.optional(
-      v.object({ limit: v.optional(nonNegative), delay: v.optional(nonNegative), maxDelay: v.optional(nonNegative) }, 'must be an object'),
-    ),
-    storeTimeout: v.optional(positive),
-    refreshInBackground: v.optional(v.boolean('must be a boolean')),
-  },
-  'must be an object',
-)
+const ManagerOptions = object({
+  provider: object(
+    { name: string, key: string, buildTokenRequest: func, processTokenResponse: func },
+    'must be a provider, e.g. oauth2({...})',
+  ),
+  store: v.optional(object({ get: func, set: func, delete: func }, 'must be a TokenStore: get, set and delete')),
+  refreshAhead: v.optional(nonNegative),
+  fetch: v.optional(func),
+  timeout: v.optional(positive),
+  onEvent: v.optional(func),
+  now: v.optional(func),
+  backoff: v.optional(object({ limit: v.optional(nonNegative), delay: v.optional(nonNegative), maxDelay: v.optional(nonNegative) })),
+  storeTimeout: v.optional(positive),
+  refreshInBackground: v.optional(boolean),
+})
 
 /** One acquisition in progress: every concurrent caller shares it. */
 interface Flight {

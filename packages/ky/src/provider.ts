@@ -2,7 +2,7 @@ import * as v from 'valibot'
 import { processOAuthResponse } from './answer.ts'
 import { redact } from './errors.ts'
 import type { TokenSource } from './events.ts'
-import { BaseUrlCredentials, checkOptions, func, origins, text } from './options.ts'
+import { BaseUrlCredentials, boolean, checkOptions, func, object, oneOf, origins, string, text } from './options.ts'
 
 /** What the token manager asks a provider for. `rejected` names the token an API just refused. */
 export type TokenGrant = { type: 'client_credentials'; rejected?: string } | { type: 'refresh_token'; refreshToken: string }
@@ -57,19 +57,16 @@ export interface ProviderDefinition {
   processTokenResponse?: (response: Response, provider: Provider) => Promise<TokenSet>
 }
 
-const Definition = v.object(
-  {
-    name: text,
-    key: v.optional(text),
-    origins: v.optional(origins),
-    secrets: v.optional(v.array(v.optional(v.string('must be a string')), 'must be an array of strings')),
-    refreshable: v.optional(v.boolean('must be a boolean')),
-    source: v.optional(v.picklist(['network', 'edge'], 'must be network or edge')),
-    buildTokenRequest: func,
-    processTokenResponse: v.optional(func),
-  },
-  'must be an object',
-)
+const Definition = object({
+  name: text,
+  key: v.optional(text),
+  origins: v.optional(origins),
+  secrets: v.optional(v.array(v.optional(string), 'must be an array of strings')),
+  refreshable: v.optional(boolean),
+  source: v.optional(oneOf(['network', 'edge'], 'must be network or edge')),
+  buildTokenRequest: func,
+  processTokenResponse: v.optional(func),
+})
 
 /**
  * Adds a dialect payment-auth does not ship.

@@ -18,4 +18,4 @@
  */
 export { memoryStore, readRecord, usefulUntil, type TokenRecord, type TokenStore } from './store.ts'
 /** Check an adapter's options like the shipped factories do: `invalid_config` naming the option, never its value. */
-export { checkOptions, func, nonNegative, text } from './options.ts'
+export { checkOptions, func, nonNegative, object, string, text } from './options.ts'

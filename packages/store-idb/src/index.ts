@@ -10,6 +10,7 @@ import {
   func,
   memoryStore,
   nonNegative,
+  object,
   readRecord,
   text,
   usefulUntil,
@@ -101,7 +102,7 @@ const noop = () => {}
  * )
  * ```
  */
-const Options = v.object(
+const Options = object(
   {
     dbName: v.optional(text),
     storeName: v.optional(text),

@@ -1,4 +1,4 @@
-import { checkOptions, func, readRecord, usefulUntil, type TokenStore } from '@payment-auth/ky/store'
+import { checkOptions, func, object, readRecord, string, usefulUntil, type TokenStore } from '@payment-auth/ky/store'
 import * as v from 'valibot'
 
 /** The part of a Workers KV namespace binding this store uses (structural, so no Cloudflare types leak in). */
@@ -36,14 +36,14 @@ export const KV_MIN_TTL = 60
  * }
  * ```
  */
-const Namespace = v.object(
+const Namespace = object(
   { get: func, put: func, delete: func },
   'must be a KV namespace binding, e.g. env.TOKENS (is the binding configured?)',
 )
-const Options = v.object({ prefix: v.optional(v.string('must be a string')), now: v.optional(func) }, 'must be an object')
+const Options = object({ prefix: v.optional(string), now: v.optional(func) })
 
 export function kvStore(namespace: KvNamespaceLike, options: KvStoreOptions = {}): TokenStore {
-  checkOptions('kvStore', v.object({ namespace: Namespace, options: Options }), { namespace, options })
+  checkOptions('kvStore', object({ namespace: Namespace, options: Options }), { namespace, options })
   const { prefix = '', now = Date.now } = options
   return {
     async get(key) {

@@ -1,6 +1,6 @@
 import { processOAuthResponse, readJson, tokenError } from '../answer.ts'
 import * as v from 'valibot'
-import { checkOptions, func, httpUrl, optionalText, text } from '../options.ts'
+import { checkOptions, httpUrl, is, object, optionalText, text } from '../options.ts'
 import { defineProvider, joinUrl, type Provider } from '../provider.ts'
 
 export interface EdgeOptions {
@@ -15,16 +15,16 @@ export interface EdgeOptions {
   apiBaseUrl?: string
 }
 
-const Options = v.object(
-  {
-    url: httpUrl,
-    provider: text,
-    credential: v.union([text, func], 'must be a string or a function returning one'),
-    scope: optionalText,
-    apiBaseUrl: v.optional(httpUrl),
-  },
-  'must be an object',
-)
+const Options = object({
+  url: httpUrl,
+  provider: text,
+  credential: is(
+    (value) => (typeof value === 'string' && value !== '') || typeof value === 'function',
+    'must be a string or a function returning one',
+  ),
+  scope: optionalText,
+  apiBaseUrl: v.optional(httpUrl),
+})
 
 /**
  * Tokens from our own edge Worker instead of the provider: the client secret stays in the

@@ -9,7 +9,7 @@ import {
   tlsClientAuth,
 } from '../client-auth.ts'
 import { PaymentAuthError } from '../errors.ts'
-import { checkOptions, httpUrl, optionalText, text } from '../options.ts'
+import { checkOptions, httpUrl, is, object, oneOf, optionalText, text } from '../options.ts'
 import { defineProvider, type Provider } from '../provider.ts'
 
 /** RFC 8414 `token_endpoint_auth_method`s. */
@@ -43,26 +43,20 @@ export interface OAuth2Options {
 
 const METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'tls_client_auth'] as const
 
-const Options = v.object(
-  {
-    tokenUrl: httpUrl,
-    clientId: text,
-    clientSecret: v.optional(text),
-    scope: optionalText,
-    authMethod: v.optional(v.picklist(METHODS, `must be one of ${METHODS.join(', ')}`)),
-    privateKey: v.optional(
-      v.custom<CryptoKey | PrivateJwk>(
-        (key) => typeof key === 'object' && key !== null,
-        'must be a private CryptoKey or a private JWK object',
-      ),
-    ),
-    keyId: optionalText,
-    signingAlg: v.optional(v.picklist(['RS256', 'PS256', 'ES256', 'EdDSA'], 'must be RS256, PS256, ES256 or EdDSA')),
-    audience: optionalText,
-    apiBaseUrl: v.optional(httpUrl),
-  },
-  'must be an object',
-)
+const Options = object({
+  tokenUrl: httpUrl,
+  clientId: text,
+  clientSecret: v.optional(text),
+  scope: optionalText,
+  authMethod: v.optional(oneOf(METHODS, `must be one of ${METHODS.join(', ')}`)),
+  privateKey: v.optional(
+    is<CryptoKey | PrivateJwk>((key) => typeof key === 'object' && key !== null, 'must be a private CryptoKey or a private JWK object'),
+  ),
+  keyId: optionalText,
+  signingAlg: v.optional(oneOf(['RS256', 'PS256', 'ES256', 'EdDSA'], 'must be RS256, PS256, ES256 or EdDSA')),
+  audience: optionalText,
+  apiBaseUrl: v.optional(httpUrl),
+})
 
 /** The private members of a JWK: scrubbed from any error text like a secret. */
 const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k'] as const

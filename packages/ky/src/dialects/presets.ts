@@ -3,7 +3,7 @@
  * Both authenticate with HTTP Basic; both default to their sandbox environment.
  */
 import * as v from 'valibot'
-import { checkOptions, httpUrl, optionalText, text } from '../options.ts'
+import { checkOptions, httpUrl, object, oneOf, optionalText, text } from '../options.ts'
 import { joinUrl, type Provider } from '../provider.ts'
 import { oauth2Provider } from './oauth2.ts'
 
@@ -16,8 +16,8 @@ export interface PayPalOptions {
   baseUrl?: string
 }
 
-const Environment = v.optional(v.picklist(['sandbox', 'live'], "must be 'sandbox' or 'live'"))
-const PayPal = v.object({ clientId: text, clientSecret: text, environment: Environment, baseUrl: v.optional(httpUrl) }, 'must be an object')
+const Environment = v.optional(oneOf(['sandbox', 'live'], "must be 'sandbox' or 'live'"))
+const PayPal = object({ clientId: text, clientSecret: text, environment: Environment, baseUrl: v.optional(httpUrl) })
 
 /**
  * PayPal: `POST {base}/v1/oauth2/token` with Basic auth; the API shares the base. Tokens live
@@ -49,17 +49,14 @@ export interface CheckoutOptions {
   apiBaseUrl?: string
 }
 
-const Checkout = v.object(
-  {
-    clientId: text,
-    clientSecret: text,
-    scope: optionalText,
-    environment: Environment,
-    baseUrl: v.optional(httpUrl),
-    apiBaseUrl: v.optional(httpUrl),
-  },
-  'must be an object',
-)
+const Checkout = object({
+  clientId: text,
+  clientSecret: text,
+  scope: optionalText,
+  environment: Environment,
+  baseUrl: v.optional(httpUrl),
+  apiBaseUrl: v.optional(httpUrl),
+})
 
 /**
  * Checkout.com: `POST {access base}/connect/token` with Basic auth. The API is on another

@@ -1,5 +1,5 @@
 import { codeForStatus, errorForAnswer, readJson, toTokenSet, tokenError } from '../answer.ts'
-import { checkOptions, httpUrl, text } from '../options.ts'
+import { checkOptions, httpUrl, object, text } from '../options.ts'
 import { defineProvider, joinUrl, type Provider } from '../provider.ts'
 import * as v from 'valibot'
 
@@ -12,7 +12,7 @@ export interface StablelinkOptions {
   apiBaseUrl?: string
 }
 
-const Options = v.object({ baseUrl: httpUrl, apiKey: text, apiSecret: text, apiBaseUrl: v.optional(httpUrl) }, 'must be an object')
+const Options = object({ baseUrl: httpUrl, apiKey: text, apiSecret: text, apiBaseUrl: v.optional(httpUrl) })
 
 /**
  * The Global Payment API at stablelink: credentials in the query string, answers wrapped in
