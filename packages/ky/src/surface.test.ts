@@ -22,7 +22,7 @@ describe('the public surface', () => {
 
   it('store authors get readRecord and usefulUntil from @payment-auth/ky/store', async () => {
     const names = Object.keys(await import('./store-entry.ts')).sort()
-    expect(names).toEqual(['checkOptions', 'func', 'memoryStore', 'nonNegative', 'readRecord', 'text', 'usefulUntil'])
+    expect(names).toEqual(['checkOptions', 'func', 'memoryStore', 'nonNegative', 'object', 'readRecord', 'string', 'text', 'usefulUntil'])
   })
 
   it('the diagnostics tap lives at @payment-auth/ky/diagnostics', async () => {
