@@ -106,19 +106,16 @@ export function tlsClientAuth(): ClientAuth {
   }
 }
 
-/** What WebCrypto needs to import and to sign with each algorithm. */
-// WebCrypto's parameter types, named from the API itself so they exist in every runtime's lib (DOM, workers-types).
-type ImportParams = Parameters<SubtleCrypto['importKey']>[2]
-type SignParams = Parameters<SubtleCrypto['sign']>[0]
+/** The algorithms a client assertion may be signed with (their WebCrypto parameters are in jws.ts). */
+const ALGS: readonly ClientAssertionAlg[] = ['RS256', 'PS256', 'ES256', 'EdDSA']
 
-const ALGORITHMS: Record<ClientAssertionAlg, { importParams: ImportParams; signParams: SignParams }> = {
-  RS256: { importParams: { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' }, signParams: { name: 'RSASSA-PKCS1-v1_5' } },
-  PS256: { importParams: { name: 'RSA-PSS', hash: 'SHA-256' }, signParams: { name: 'RSA-PSS', saltLength: 32 } as SignParams },
-  ES256: { importParams: { name: 'ECDSA', namedCurve: 'P-256' }, signParams: { name: 'ECDSA', hash: 'SHA-256' } as SignParams },
-  EdDSA: { importParams: { name: 'Ed25519' }, signParams: { name: 'Ed25519' } },
-}
+/**
+ * The signing half, loaded on first use: a bundler splits it out, so an app that authenticates
+ * with a client secret does not download it, and the key checks below still run in the factory.
+ */
+const jws = () => import('./jws.ts')
 
-const isAlg = (value: unknown): value is ClientAssertionAlg => typeof value === 'string' && Object.hasOwn(ALGORITHMS, value)
+const isAlg = (value: unknown): value is ClientAssertionAlg => ALGS.includes(value as ClientAssertionAlg)
 
 /** The algorithms a private JWK can sign with, its default first; `[]` for a key we do not support. */
 function jwkAlgs(jwk: JsonWebKey): ClientAssertionAlg[] {
@@ -143,14 +140,6 @@ function assertRsaSize(key: CryptoKey): void {
   const { modulusLength } = key.algorithm as { modulusLength?: number }
   if (modulusLength !== undefined && modulusLength < 2048) throw invalidConfig('privateKey: RSA keys must be 2048 bits or larger')
 }
-
-function base64url(bytes: Uint8Array): string {
-  let binary = ''
-  for (const byte of bytes) binary += String.fromCharCode(byte)
-  return btoa(binary).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '')
-}
-
-const encodeJson = (value: unknown) => base64url(new TextEncoder().encode(JSON.stringify(value)))
 
 /**
  * **`private_key_jwt`** (RFC 7523 section 2.2): `client_id`, `client_assertion_type` and
@@ -195,21 +184,22 @@ export function privateKeyJwt(key: CryptoKey | PrivateJwk, options: PrivateKeyJw
     if (kid === undefined && typeof jwk.kid === 'string') kid = jwk.kid
     // `alg` is checked above; WebCrypto's own check of it varies between runtimes (EdDSA has two names).
     const { alg: _alg, ...material } = jwk
-    const { importParams } = ALGORITHMS[alg]
+    const jwkAlg = alg
     let imported: Promise<CryptoKey> | undefined
     signingKey = () =>
-      (imported ??= crypto.subtle.importKey('jwk', material, importParams, false, ['sign']).then(
-        (cryptoKey) => (assertRsaSize(cryptoKey), cryptoKey),
-        () => {
-          throw invalidConfig(`privateKey could not be imported as a ${alg} signing key`)
-        },
-      ))
+      (imported ??= jws()
+        .then(({ importSigningKey }) => importSigningKey(material, jwkAlg))
+        .then(
+          (cryptoKey) => (assertRsaSize(cryptoKey), cryptoKey),
+          () => {
+            throw invalidConfig(`privateKey could not be imported as a ${alg} signing key`)
+          },
+        ))
   } else {
     throw invalidConfig('privateKey must be a private CryptoKey or a private JWK object')
   }
 
   const header = { alg, typ: 'JWT', ...(kid !== undefined && { kid }) }
-  const { signParams } = ALGORITHMS[alg]
   return async (clientId, body, _headers, tokenUrl) => {
     const iat = Math.floor(now() / 1000)
     const claims = {
@@ -220,16 +210,16 @@ export function privateKeyJwt(key: CryptoKey | PrivateJwk, options: PrivateKeyJw
       iat,
       exp: iat + CLIENT_ASSERTION_LIFETIME,
     }
-    const input = `${encodeJson(header)}.${encodeJson(claims)}`
+    const { signJwt } = await jws()
     const cryptoKey = await signingKey()
-    let signature: ArrayBuffer
+    let assertion: string
     try {
-      signature = await crypto.subtle.sign(signParams, cryptoKey, new TextEncoder().encode(input))
+      assertion = await signJwt(header, claims, cryptoKey)
     } catch {
       throw invalidConfig(`privateKey could not sign ${alg}`)
     }
     body.set('client_id', clientId)
     body.set('client_assertion_type', JWT_BEARER_ASSERTION_TYPE)
-    body.set('client_assertion', `${input}.${base64url(new Uint8Array(signature))}`)
+    body.set('client_assertion', assertion)
   }
 }
