@@ -7,4 +7,13 @@ type NeverBundle = NonNullable<NonNullable<UserConfig['deps']>['neverBundle']>
  * source maps (what the package publishes: dist only); `neverBundle` stays an import.
  */
 export const packageBuild = (neverBundle: NeverBundle, entry: Record<string, string> = { index: 'src/index.ts' }) =>
-  defineConfig({ entry, format: 'esm', platform: 'neutral', dts: true, sourcemap: true, clean: true, deps: { neverBundle } })
+  defineConfig({
+    entry,
+    format: 'esm',
+    platform: 'neutral',
+    dts: true,
+    sourcemap: true,
+    clean: true,
+    unbundle: true,
+    deps: { neverBundle },
+  })
