@@ -109,8 +109,13 @@ export async function auditTrail(c: Context<EdgeHono>, next: Next): Promise<void
     error: forwarded ? null : await errorCode(c.res),
     tokenId: f.token === undefined ? null : await tokenId(f.token),
   }
+  writeAudit(c.env, line)
+}
+
+/** Writes one decision's audit line (and its data point when `AUDIT` is bound). */
+export function writeAudit(env: Env, line: AuditLine): void {
   console.log(JSON.stringify(line))
-  const dataset = c.env.AUDIT
+  const dataset = env.AUDIT
   if (dataset) {
     try {
       dataset.writeDataPoint({
