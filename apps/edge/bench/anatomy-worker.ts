@@ -67,7 +67,7 @@ async function steps(depth: number, request: Request, env: Env, ctx: ExecutionCo
     error: null,
     tokenId: await tokenId(token.accessToken),
   }
-  writeAudit(env, line)
+  writeAudit(env, line, (work) => ctx.waitUntil(work))
   return response
 }
 
