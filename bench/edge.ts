@@ -108,7 +108,10 @@ const CLOCK_TICKS = 100
 async function measured(send: () => Promise<Response>, ms: number, pid: number): Promise<{ rps: number; cpuUs: number }> {
   const cpu = treeCpuMs(pid)
   let count = 0
-  const rps = await throughput(() => (count++, send()), ms)
+  const rps = await throughput(() => {
+    count++
+    return send()
+  }, ms)
   return { rps, cpuUs: ((treeCpuMs(pid) - cpu) * 1000) / count }
 }
 
