@@ -39,7 +39,7 @@ const MEASURES: Record<string, Measure> = {
   replay: { title: '5. 401 replay latency', timeoutMs: 90_000, run: (ctx) => replay(ctx) },
   size: { title: '6. Bundle size', timeoutMs: 60_000, run: () => size() },
   tabs: { title: '7. Cross-tab: 8 tabs in Chromium', timeoutMs: 120_000, run: (ctx) => tabs(ctx) },
-  edge: { title: '8. Edge Worker under wrangler dev', timeoutMs: 180_000, run: () => edge() },
+  edge: { title: '8. Edge Worker under wrangler dev', timeoutMs: 300_000, run: () => edge() },
   scale: { title: '9. Growth with distinct cache keys', timeoutMs: 150_000, run: () => scale() },
   otel: { title: '10. Telemetry: warm path with @payment-auth/otel', timeoutMs: 120_000, run: () => otel() },
 }

@@ -149,7 +149,16 @@ export async function startWranglerDev(args: string[], healthPath = '/'): Promis
   }
 }
 
-export async function startEdgeDev({ edgePort = 0, sandboxPort = 0, extraArgs = [] as string[] } = {}): Promise<EdgeDev> {
+/**
+ * `script` replaces the entry of wrangler.toml (bindings, vars and `.dev.vars` stay): the edge
+ * benchmark's anatomy Worker (apps/edge/bench/anatomy-worker.ts) runs this way.
+ */
+export async function startEdgeDev({
+  edgePort = 0,
+  sandboxPort = 0,
+  extraArgs = [] as string[],
+  script = undefined as string | undefined,
+} = {}): Promise<EdgeDev> {
   if (edgePort !== 0) await assertPortFree(edgePort, 'EDGE_PORT', 'the edge Worker')
   if (!existsSync(`${root}.dev.vars`)) copyFileSync(`${root}.dev.vars.example`, `${root}.dev.vars`)
   const sandbox = await startSandboxServer({ port: sandboxPort }).catch((error: unknown) => {
@@ -159,7 +168,16 @@ export async function startEdgeDev({ edgePort = 0, sandboxPort = 0, extraArgs = 
     // A fresh state directory per run: the sandbox starts empty, so Durable Object and KV state
     // kept from an earlier run would hand out tokens the sandbox no longer knows.
     const state = mkdtempSync(join(tmpdir(), 'payment-auth-edge-'))
-    const args = ['--port', String(edgePort), '--persist-to', state, '--var', `PROVIDERS:${await providersFor(sandbox.url)}`, ...extraArgs]
+    const args = [
+      ...(script ? [script] : []),
+      '--port',
+      String(edgePort),
+      '--persist-to',
+      state,
+      '--var',
+      `PROVIDERS:${await providersFor(sandbox.url)}`,
+      ...extraArgs,
+    ]
     const dev = await startWranglerDev(args, '/healthz')
     return {
       edgeUrl: dev.url.replace(/\/$/, ''),

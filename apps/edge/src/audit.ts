@@ -1,7 +1,7 @@
 /**
  * The audit trail: one structured JSON log line per decision the Worker makes on a `/v1/*`
  * request (a token handed out or refused, a proxy call forwarded or refused, a caller
- * refused), written when the answer is known:
+ * refused), made when the answer is known:
  *
  *   {"type":"audit","ts":"<ISO>","caller":"key:demo-frontend","provider":"oauth2","scope":"read",
  *    "route":"token","method":"POST","outcome":"granted","status":200,"error":null,"tokenId":"3f2a9c0d1e4b"}
@@ -15,8 +15,13 @@
  *   routes) or attached (proxy), so a token seen elsewhere can be traced to its decision
  *   without the log holding it. Never a token, key or secret: only ids, names, codes, statuses.
  *
- * With an Analytics Engine binding `AUDIT` configured, each decision is also a data point
- * (blobs: caller, provider, scope, route, outcome, error, tokenId; doubles: status; index: caller).
+ * Delivery (`writeAudit`): an isolate gathers its lines for `AUDIT_FLUSH_MS` (default 100) and
+ * writes them after the answers in one `console.log`, one JSON object per line of the message;
+ * a log call per decision cost a warm request more than everything else it does (bench/RESULTS.md
+ * section 8). `AUDIT_FLUSH_MS = 0` writes each line at once, in its own call.
+ *
+ * With an Analytics Engine binding `AUDIT` configured, each decision is also a data point, written
+ * at once (blobs: caller, provider, scope, route, outcome, error, tokenId; doubles: status; index: caller).
  */
 import type { Context, Next } from 'hono'
 import type { EdgeHono } from './app.ts'
@@ -109,8 +114,58 @@ export async function auditTrail(c: Context<EdgeHono>, next: Next): Promise<void
     error: forwarded ? null : await errorCode(c.res),
     tokenId: f.token === undefined ? null : await tokenId(f.token),
   }
-  console.log(JSON.stringify(line))
-  const dataset = c.env.AUDIT
+  writeAudit(c.env, line, waitUntilOf(c))
+}
+
+/** The request's `waitUntil`, when it has an execution context. */
+function waitUntilOf(c: Context<EdgeHono>): ((work: Promise<unknown>) => void) | undefined {
+  try {
+    const ctx = c.executionCtx
+    return (work) => ctx.waitUntil(work)
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * How long an isolate gathers audit lines before it writes them (the var `AUDIT_FLUSH_MS`,
+ * default 100, at most 10000; 0: each line is written at once, with its own `console.log`).
+ */
+export function auditFlushMs(env: Env): number {
+  const ms = Number(env.AUDIT_FLUSH_MS ?? DEFAULT_AUDIT_FLUSH_MS)
+  return Number.isFinite(ms) && ms >= 0 ? Math.min(ms, 10_000) : DEFAULT_AUDIT_FLUSH_MS
+}
+export const DEFAULT_AUDIT_FLUSH_MS = 100
+/** A buffer this full is written at once, without waiting for its timer. */
+const MAX_BUFFERED_LINES = 100
+
+/** This isolate's audit lines not yet written, and the write that is scheduled for them. */
+let buffered: string[] = []
+let scheduled: Promise<void> | undefined
+
+/** Writes the buffered lines: one `console.log`, one JSON object per line. */
+function flush(): void {
+  if (buffered.length === 0) return
+  const lines = buffered
+  buffered = []
+  console.log(lines.join('\n'))
+}
+
+/** Resolves once every audit line recorded so far has been written (tests). */
+export async function auditWritten(): Promise<void> {
+  while (scheduled) await scheduled
+}
+
+/**
+ * Records one decision: its data point at once when `AUDIT` is bound, and its JSON line into
+ * this isolate's buffer, written with the lines of the other decisions of the next
+ * `AUDIT_FLUSH_MS` in one `console.log` (a log call per decision is what a warm request cost
+ * most). The write runs after the answer (`waitUntil` of the request that opened the buffer), so
+ * no line waits longer than that and none is lost when no request follows; a full buffer is
+ * written at once. Without `waitUntil`, or with `AUDIT_FLUSH_MS` 0, the line is written at once.
+ */
+export function writeAudit(env: Env, line: AuditLine, waitUntil?: (work: Promise<unknown>) => void): void {
+  const dataset = env.AUDIT
   if (dataset) {
     try {
       dataset.writeDataPoint({
@@ -122,4 +177,17 @@ export async function auditTrail(c: Context<EdgeHono>, next: Next): Promise<void
       console.warn('edge: the audit data point could not be written')
     }
   }
+  const ms = auditFlushMs(env)
+  buffered.push(JSON.stringify(line))
+  if (ms === 0 || !waitUntil || buffered.length >= MAX_BUFFERED_LINES) {
+    flush()
+    return
+  }
+  if (scheduled) return
+  const write = new Promise<void>((resolve) => setTimeout(resolve, ms)).then(() => {
+    scheduled = undefined
+    flush()
+  })
+  scheduled = write
+  waitUntil(write)
 }

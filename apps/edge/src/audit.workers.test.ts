@@ -3,15 +3,21 @@
  * outcome, status and tokenId (the first 12 hex digits of the token's SHA-256), never a token,
  * key or secret; and the same as an Analytics Engine data point when `AUDIT` is bound.
  */
+import { createExecutionContext } from 'cloudflare:test'
+import { env } from 'cloudflare:workers'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { tokenId, type AuditLine } from './audit.ts'
+import { auditWritten, tokenId, type AuditLine } from './audit.ts'
+import worker from './index.ts'
 import * as edge from '../test/support.ts'
 import { CALLER_KEY } from '../test/support.ts'
 import type { TokenAnswer } from '../test/support.ts'
 
+/** What each `console.log` call wrote. */
 let logged: string[] = []
 
 beforeEach(async () => {
+  // The lines of the previous test's requests are written before this test watches the log.
+  await auditWritten()
   await edge.coldStart()
   logged = []
   const original = console.log
@@ -24,13 +30,18 @@ afterEach(() => {
   vi.restoreAllMocks()
 })
 
-function auditLines(): AuditLine[] {
-  return logged.filter((l) => l.startsWith('{"type":"audit"')).map((l) => JSON.parse(l) as AuditLine)
+/** The audit lines written so far, once the buffered ones are written: one JSON object per line of a log call. */
+async function auditLines(): Promise<AuditLine[]> {
+  await auditWritten()
+  return logged
+    .flatMap((l) => l.split('\n'))
+    .filter((l) => l.startsWith('{"type":"audit"'))
+    .map((l) => JSON.parse(l) as AuditLine)
 }
 
-/** The one audit line of the last request, checked to leak nothing. */
-function lastLine(tokens: string[] = []): AuditLine {
-  const lines = auditLines()
+/** The audit line of the last request, checked to leak nothing. */
+async function lastLine(tokens: string[] = []): Promise<AuditLine> {
+  const lines = await auditLines()
   expect(lines.length).toBeGreaterThan(0)
   for (const l of logged) edge.assertLeaksNothing(l, [...tokens, CALLER_KEY])
   return lines.at(-1)!
@@ -39,9 +50,9 @@ function lastLine(tokens: string[] = []): AuditLine {
 describe('audit lines', () => {
   it('a token handed out: caller, provider, scope, route, outcome granted, status 200 and the tokenId, never the token', async () => {
     const answer = await edge.json<TokenAnswer>(await edge.token('oauth2', { scope: 'read' }))
-    const lines = auditLines()
+    const lines = await auditLines()
     expect(lines).toHaveLength(1)
-    expect(lastLine([answer.access_token])).toMatchObject({
+    expect(await lastLine([answer.access_token])).toMatchObject({
       caller: 'key:demo-frontend',
       provider: 'oauth2',
       scope: 'read',
@@ -61,7 +72,7 @@ describe('audit lines', () => {
     const fresh = await edge.json<TokenAnswer>(
       await edge.call('/v1/token/invalidate', { body: { provider: 'stonex', access_token: first.access_token } }),
     )
-    expect(lastLine([first.access_token, fresh.access_token])).toMatchObject({
+    expect(await lastLine([first.access_token, fresh.access_token])).toMatchObject({
       route: 'invalidate',
       provider: 'stonex',
       outcome: 'granted',
@@ -71,7 +82,7 @@ describe('audit lines', () => {
 
   it('an unauthenticated caller is refused: caller null, error invalid_token, the presented credential nowhere', async () => {
     await edge.call('/v1/token', { credential: 'pa_wrong_key_not_logged', body: { provider: 'oauth2' } })
-    const line = lastLine(['pa_wrong_key_not_logged'])
+    const line = await lastLine(['pa_wrong_key_not_logged'])
     expect(line).toMatchObject({
       caller: null,
       provider: null,
@@ -85,7 +96,7 @@ describe('audit lines', () => {
 
   it('a provider the caller may not use: the provider is named, no scope, no token', async () => {
     await edge.call('/v1/token', { credential: await edge.callerJwt({ providers: ['stonex'] }), body: { provider: 'oauth2' } })
-    expect(lastLine()).toMatchObject({
+    expect(await lastLine()).toMatchObject({
       caller: 'jwt:test-user',
       provider: 'oauth2',
       scope: null,
@@ -98,9 +109,9 @@ describe('audit lines', () => {
   it('what a caller typed is never logged: an unknown provider or scope named with a token stays out of the line', async () => {
     const issued = (await edge.json<TokenAnswer>(await edge.token('stonex'))).access_token
     await edge.call('/v1/token', { body: { provider: issued.slice(0, 60) } })
-    expect(lastLine([issued, issued.slice(0, 60)])).toMatchObject({ provider: null, status: 404, error: 'not_found' })
+    expect(await lastLine([issued, issued.slice(0, 60)])).toMatchObject({ provider: null, status: 404, error: 'not_found' })
     await edge.call('/v1/token', { body: { provider: 'oauth2', scope: `read ${issued}` } })
-    expect(lastLine([issued])).toMatchObject({ provider: 'oauth2', scope: null, status: 400, error: 'invalid_scope' })
+    expect(await lastLine([issued])).toMatchObject({ provider: 'oauth2', scope: null, status: 400, error: 'invalid_scope' })
   })
 
   it('a proxied call: outcome granted with the tokenId of the token attached, whatever the API answered', async () => {
@@ -108,7 +119,7 @@ describe('audit lines', () => {
     expect(response.status).toBe(200)
     const live = await edge.sandbox.liveTokens('oauth2')
     expect(live).toHaveLength(1)
-    expect(lastLine(live)).toMatchObject({
+    expect(await lastLine(live)).toMatchObject({
       caller: 'key:demo-frontend',
       provider: 'oauth2',
       scope: 'read write',
@@ -123,7 +134,7 @@ describe('audit lines', () => {
 
   it('a proxy call outside the allow-list: refused, forbidden, no tokenId', async () => {
     await edge.call('/v1/proxy/stablelink/payouts/1', { method: 'DELETE' })
-    expect(lastLine()).toMatchObject({
+    expect(await lastLine()).toMatchObject({
       route: 'proxy',
       provider: 'stablelink',
       outcome: 'refused',
@@ -136,7 +147,7 @@ describe('audit lines', () => {
   it('a failure of the token endpoint: outcome failed, its code, its status', async () => {
     await edge.sandbox.inject('abbeycross', { fault: '503', retryAfter: 5 })
     await edge.token('abbeycross')
-    expect(lastLine()).toMatchObject({
+    expect(await lastLine()).toMatchObject({
       provider: 'abbeycross',
       outcome: 'failed',
       status: 503,
@@ -154,7 +165,50 @@ describe('audit lines', () => {
       credential: null,
       headers: { origin: 'http://localhost:5173', 'access-control-request-method': 'POST' },
     })
-    expect(auditLines()).toHaveLength(2)
+    expect(await auditLines()).toHaveLength(2)
+  })
+})
+
+/** The `console.log` calls so far that wrote audit lines, and the lines each wrote. */
+const auditCalls = () => logged.filter((l) => l.startsWith('{"type":"audit"')).map((l) => l.split('\n').length)
+
+/** The Worker with `vars`, its `waitUntil` work left running (nothing waits for it). */
+const fetchWith = (vars: Record<string, unknown>, request: Request) =>
+  worker.fetch(request as Request<unknown, IncomingRequestCfProperties>, { ...env, ...vars } as Env, createExecutionContext())
+
+describe('audit delivery: the lines of an isolate are written together, after the answers', () => {
+  it('20 concurrent decisions give 20 lines, none lost, in fewer console.log calls than lines', async () => {
+    const answers = await Promise.all(Array.from({ length: 20 }, () => edge.token('stonex')))
+    expect(answers.map((r) => r.status)).toEqual(Array(20).fill(200))
+    const lines = await auditLines()
+    expect(lines).toHaveLength(20)
+    expect(lines.filter((l) => l.route === 'token' && l.outcome === 'granted' && l.provider === 'stonex')).toHaveLength(20)
+    expect(auditCalls().length).toBeLessThan(20)
+  })
+
+  it('a line is written after the answer, within AUDIT_FLUSH_MS (100), with no other request following', async () => {
+    const response = await edge.token('stonex')
+    expect(response.status).toBe(200)
+    expect(auditCalls()).toEqual([])
+    const started = Date.now()
+    await vi.waitFor(() => expect(auditCalls()).toEqual([1]), { timeout: 2000, interval: 10 })
+    expect(Date.now() - started).toBeLessThan(1000)
+  })
+
+  it('with AUDIT_FLUSH_MS 0 each decision is its own console.log, written before the answer', async () => {
+    const first = await fetchWith({ AUDIT_FLUSH_MS: '0' }, edge.request('/v1/token', { body: { provider: 'stonex' } }))
+    expect(first.status).toBe(200)
+    expect(auditCalls()).toEqual([1])
+    await fetchWith({ AUDIT_FLUSH_MS: '0' }, edge.request('/v1/token', { credential: null, body: { provider: 'stonex' } }))
+    expect(auditCalls()).toEqual([1, 1])
+  })
+
+  it('a full buffer (100 lines) is written at once, without waiting for its timer', async () => {
+    const answers = await Promise.all(
+      Array.from({ length: 100 }, () => fetchWith({ AUDIT_FLUSH_MS: '1000' }, edge.request('/v1/token', { body: { provider: 'stonex' } }))),
+    )
+    expect(answers.filter((r) => r.status === 200)).toHaveLength(100)
+    expect(auditCalls()).toEqual([100])
   })
 })
 

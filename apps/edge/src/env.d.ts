@@ -40,6 +40,9 @@ interface EdgeEnv {
   /** Milliseconds an isolate gathers the requests it let through before it reports them to the shared limit. Default 100. */
   RATE_LIMIT_REPORT_MS?: string | number
 
+  /** Milliseconds an isolate gathers audit lines before it writes them in one `console.log` (audit.ts). Default 100; 0: each at once. */
+  AUDIT_FLUSH_MS?: string | number
+
   /** Seconds an isolate may reuse a registry answer about a key (the revocation bound). Default 30, at most 300. */
   CALLER_CACHE_SECONDS?: string | number
 

@@ -30,6 +30,8 @@ async function vars(perMinute: number) {
     RATE_LIMIT_PER_MINUTE: String(perMinute),
     // Reports at once: these tests wait for each request's waitUntil work (the gathering is tested below).
     RATE_LIMIT_REPORT_MS: '0',
+    // Audit lines at once too, for the same reason (their gathering is tested in audit.workers.test.ts).
+    AUDIT_FLUSH_MS: '0',
     CALLERS: [{ id: 'spread', keySha256: await edge.sha256Hex(KEY), providers: ['stonex'] }, ...(env.CALLERS as unknown[])],
   }
 }
