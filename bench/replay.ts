@@ -34,8 +34,11 @@ const PHASES = [
 ] as const
 const SEQUENCE = 'start api> api< token> token< api> api< end'
 
-/** Each phase of one replay (ms), median of `rounds`, for a client given timing fetches for its API and token calls. */
-async function phases(ctx: Context, server: BenchServer, c: 'payment-auth' | 'OAuth2Fetch', rounds: number) {
+type Phased = 'payment-auth' | 'OAuth2Fetch'
+const PHASED: readonly Phased[] = ['payment-auth', 'OAuth2Fetch']
+
+/** Each phase of one replay (ms), median of `rounds`, for the clients that take a fetch for their API and token calls (rounds interleaved). */
+async function phases(ctx: Context, server: BenchServer, rounds: number) {
   let marks: [string, number][] = []
   const mark = (what: string) => marks.push([what, performance.now()])
   const timed =
@@ -46,25 +49,29 @@ async function phases(ctx: Context, server: BenchServer, c: 'payment-auth' | 'OA
       mark(`${kind}<`)
       return response
     }
-  const client = FACTORIES[c]({ ...setupFor(ctx, server, c), fetch: timed('api'), tokenFetch: timed('token') })
   const url = `${server.url}/oauth2/api/replay`
-  const times: number[][] = PHASES.map(() => [])
-  let skipped = 0
+  const result = PHASED.map((c) => ({
+    client: FACTORIES[c]({ ...setupFor(ctx, server, c), fetch: timed('api'), tokenFetch: timed('token') }),
+    times: PHASES.map(() => [] as number[]),
+    skipped: 0,
+  }))
   for (let r = 0; r < rounds; r++) {
-    await client.send('GET', url)
-    await client.send('GET', url)
-    await server.control('revoke', { provider: 'oauth2' })
-    marks = []
-    mark('start')
-    await client.send('GET', url)
-    mark('end')
-    if (marks.map(([what]) => what).join(' ') !== SEQUENCE) {
-      skipped++
-      continue
+    for (const one of rotate(result, r)) {
+      await one.client.send('GET', url)
+      await one.client.send('GET', url)
+      await server.control('revoke', { provider: 'oauth2' })
+      marks = []
+      mark('start')
+      await one.client.send('GET', url)
+      mark('end')
+      if (marks.map(([what]) => what).join(' ') !== SEQUENCE) one.skipped++
+      else for (let i = 0; i < PHASES.length; i++) one.times[i]!.push(marks[i + 1]![1] - marks[i]![1])
     }
-    for (let i = 0; i < PHASES.length; i++) times[i]!.push(marks[i + 1]![1] - marks[i]![1])
   }
-  return { medians: times.map(median), skipped }
+  return Object.fromEntries(PHASED.map((c, k) => [c, { medians: result[k]!.times.map(median), skipped: result[k]!.skipped }])) as Record<
+    Phased,
+    { medians: number[]; skipped: number }
+  >
 }
 
 export async function replay(ctx: Context, { rounds = 15, plainN = 5, phaseRounds = 15 } = {}): Promise<Outcome> {
@@ -106,11 +113,8 @@ export async function replay(ctx: Context, { rounds = 15, plainN = 5, phaseRound
     calls: median(figures[c].calls),
   })
   const ours = m('payment-auth')
-  const anatomy = {
-    'payment-auth': await phases(ctx, server, 'payment-auth', phaseRounds),
-    OAuth2Fetch: await phases(ctx, server, 'OAuth2Fetch', phaseRounds),
-  }
-  const clientWork = (c: keyof typeof anatomy) => anatomy[c].medians[2]! + anatomy[c].medians[4]!
+  const anatomy = await phases(ctx, server, phaseRounds)
+  const clientWork = (c: Phased) => anatomy[c].medians[2]! + anatomy[c].medians[4]!
   const why: Record<Competitor, string> = {
     'payment-auth': 'replays inside fetch at once, with the kept copy of the request',
     'ky recipe': "ky.retry() without a delay waits ky's retry backoff (retry.delay(1) = 300 ms)",
@@ -162,7 +166,7 @@ export async function replay(ctx: Context, { rounds = 15, plainN = 5, phaseRound
       },
     ],
     notes: [
-      `Client work between the 401 and the replay (the two "->" phases of the second table): payment-auth ${fixed(clientWork('payment-auth'), 3)} ms, OAuth2Fetch ${fixed(clientWork('OAuth2Fetch'), 3)} ms in this run${anatomy['payment-auth'].skipped + anatomy.OAuth2Fetch.skipped ? ` (${anatomy['payment-auth'].skipped + anatomy.OAuth2Fetch.skipped} revocations left out: their calls came in another order)` : ''}. payment-auth builds the token Request (form body, Basic header) before handing it to fetch; OAuth2Fetch hands fetch a URL and init, so that work falls in its token round trip instead. Reading the token answer's body falls in the phase after the token round trip for both.`,
+      `Client work between the 401 and the replay (the two "->" phases of the second table): payment-auth ${fixed(clientWork('payment-auth'), 3)} ms, OAuth2Fetch ${fixed(clientWork('OAuth2Fetch'), 3)} ms in this run${anatomy['payment-auth'].skipped + anatomy.OAuth2Fetch.skipped ? ` (${anatomy['payment-auth'].skipped + anatomy.OAuth2Fetch.skipped} revocations left out: their calls came in another order)` : ''}. payment-auth builds the token Request (form body, Basic header) before handing it to fetch (a dialect's buildTokenRequest returns a Request, and the token fetch receives one), and fetch copies a Request that has a body through an identity TransformStream (undici's Request constructor), which its token round trip carries; OAuth2Fetch hands fetch a URL and a string body, so building its request falls in its token round trip. Reading the token answer's body falls in the phase after the token round trip for both.`,
       "What payment-auth does between the 401 and the replay, timed once with temporary timestamps inside the hook and the manager (Node 24, this sandbox, 30 revocations, medians): compare-and-invalidate including its store get + delete (memory store) 0.08 ms; acquisition start and the store re-read 0.03 ms; building the oauth2 token Request 0.16 ms; reading the token answer 0.20 ms, its valibot check 0.03 ms; store set and settling the shared flight 0.05 ms; the replay emitted and handed to fetch 0.02 ms. Removed from that path in this round: the awaited cancel of the 401's body (0.09 ms; now dropped from a timer, off the path), a new Request() per body-less replay (0.09 ms; ky's Request is sent again with the same set-then-restore header), and a TextDecoderStream pipe for the token answer (0.2 ms more than a reader + TextDecoder). Not on the path: ky's retry machinery and its delay (the replay happens inside fetch, with no ky.retry), timers (only the store and token-call deadlines, cleared on settle), events (µs).",
     ],
     summary: [
