@@ -125,7 +125,12 @@ describe('attaching the token', () => {
 
   it('ky.create(withPaymentAuth(...)) works on its own, with the global fetch', async () => {
     const api = fakeApi()
-    const endpoint = tokenEndpoint([(n) => (api.valid.add(`tok-${n + 1}`), issue()(n))])
+    const endpoint = tokenEndpoint([
+      (n) => {
+        api.valid.add(`tok-${n + 1}`)
+        return issue()(n)
+      },
+    ])
     vi.stubGlobal('fetch', api.fetch)
     try {
       const client = ky.create(withPaymentAuth({ provider: testProvider(), fetch: endpoint.fetch }))
