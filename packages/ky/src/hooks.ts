@@ -182,7 +182,7 @@ export function withPaymentAuth(options: PaymentAuthOptions): Options {
           provider: name,
           status: 401,
         })
-      // After the second 401, from an acquisition that starts after it (never a loop).
+      // Never the rejected token; after a second 401, one from an acquisition that starts after it (never a loop).
       token = await unlessAborted(tokens.getToken(), request.signal)
       // A token whose acquisition was already running when this request went out may predate the
       // revocation that killed the first one (the double fault): keep a copy for one more replay.
