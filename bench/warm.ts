@@ -37,6 +37,8 @@ import { barChart } from './lib/svg.ts'
 const PLUMBING = 'ky + empty init hook'
 /** A second bare ky timed against the first: the noise floor of the run (an A/A test). */
 const CONTROL = 'bare ky again (A/A control)'
+/** When and how the CPU profile quoted in the notes was taken (a one-off, not part of this run). */
+const PROFILED = '2026-12-03, ky 2.1.0, Node 24.21, this machine'
 
 async function perRequestMicros(client: Client, url: string, n: number): Promise<number> {
   const start = performance.now()
@@ -236,7 +238,8 @@ export async function warm(ctx: Context, { rounds = 8, n = 5000, loopRounds = 20
       },
     ],
     notes: [
-      `Where our in-memory microseconds go: withPaymentAuth is an init hook that wraps ky's fetch. Any init hook makes ky 2 shallow-clone the request options on every request (cloneInitHookOptions: options, json, context, headers, searchParams, retry arrays) and our wrapper adds a frame: "${PLUMBING}" (that mechanism doing nothing else) measures ${signed(plumbingUs)} us in this run. On top of it withPaymentAuth does the operations of the anatomy table: ${parts.map(([what, us]) => `${what} ${us} us`).join('; ')}. The Headers work dominates; it is there so that ky's Request (kept in HTTPError.request and seen by hooks) never holds the token.`,
+      `Where our in-memory microseconds go: withPaymentAuth is an init hook that wraps ky's fetch. Any init hook makes ky 2 shallow-clone the request options on every request (cloneInitHookOptions: options, json, context, headers, searchParams, retry arrays) and our wrapper adds a frame: "${PLUMBING}" (that mechanism doing nothing else) measures ${signed(plumbingUs)} us in this run${plumbingUs <= iqr(inMemory.results.get(CONTROL)!.diffs)[1] ? ', inside the A/A spread below' : ''}. A CPU profile of 100,000 warm requests (node --cpu-prof at 50 us, withPaymentAuth and bare ky interleaved; ${PROFILED}) puts that clone at 0.07-0.19 us and the hook call at 0.08 us per request; the rest of withPaymentAuth's own time is the async frame around the send (~0.8 us) and the operations of the anatomy table: ${parts.map(([what, us]) => `${what} ${us} us`).join('; ')}. The Headers work dominates; it is there so that ky's Request (kept in HTTPError.request and seen by hooks) never holds the token.`,
+      `Why the init hook stays: it is the one place that sees, per request, the fetch ky will use (given by ky.create, by a later .extend, or for one request) and the body before ky wraps it in a Request (a one-shot ReadableStream can only be told there). Wrapping ky's fetch once instead, as a \`fetch\` in the returned options, loses the parent's fetch under .extend and is silently replaced by any fetch given later (requests would go out without the token); the function form of .extend sees the parent's options but not later ones, and ky.create rejects a function ("The \`options\` argument must be an object", ky 2.1 validateAndMerge). Both would save the ~0.2 us above, and break what the tests pin down.`,
       `"${CONTROL}" is a second, identical bare ky timed against the first exactly like the others: its spread is the noise floor of this run (in memory ${iqr(inMemory.results.get(CONTROL)!.diffs).map(signed).join(' .. ')} us, loopback ratio ${fixed(ratio(loopback, CONTROL), 3)}, overhead ${iqr(loopback.results.get(CONTROL)!.diffs).map(signed).join(' .. ')} us for the middle half of rounds). A difference smaller than that is not resolved on this machine at this load.`,
       'The in-memory ratio is large only because the in-memory request is cheap; on loopback the same microseconds are a small fraction of a request.',
     ],

@@ -1,5 +1,5 @@
 import ky, { HTTPError, isHTTPError } from 'ky'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { isPaymentAuthError } from './errors.ts'
 import type { PaymentAuthEvent } from './events.ts'
 import { withPaymentAuth, type PaymentAuthOptions } from './hooks.ts'
@@ -112,6 +112,35 @@ describe('attaching the token', () => {
     expect(other.calls).toBe(1)
     expect(api.calls).toBe(0)
     expect(other.seen[0]!.authorization).toBe('Bearer tok-1')
+  })
+
+  it('a fetch given for one request is used, with the token', async () => {
+    const { client, api } = setup()
+    const other = fakeApi()
+    other.valid = api.valid
+    await client.get('echo', { fetch: other.fetch }).json()
+    expect([other.calls, api.calls]).toEqual([1, 0])
+    expect(other.seen[0]!.authorization).toBe('Bearer tok-1')
+  })
+
+  it('ky.create(withPaymentAuth(...)) works on its own, with the global fetch', async () => {
+    const api = fakeApi()
+    const endpoint = tokenEndpoint([
+      (n) => {
+        api.valid.add(`tok-${n + 1}`)
+        return issue()(n)
+      },
+    ])
+    vi.stubGlobal('fetch', api.fetch)
+    try {
+      const client = ky.create(withPaymentAuth({ provider: testProvider(), fetch: endpoint.fetch }))
+      await client.get('https://api.test/a').json()
+      api.valid.clear()
+      expect(await client.get('https://api.test/b').json()).toMatchObject({ token: 'Bearer tok-2' })
+      expect([api.calls, api.unauthorized, endpoint.calls]).toEqual([3, 1, 2])
+    } finally {
+      vi.unstubAllGlobals()
+    }
   })
 
   it('the token work failing rejects with the PaymentAuthError itself, not wrapped', async () => {
@@ -232,6 +261,28 @@ describe('401: compare-and-invalidate and replay once', () => {
     expect(isHTTPError(error) && error.response.status).toBe(401)
     expect(api.calls).toBe(2)
     expect(endpoint.calls).toBe(2)
+  })
+
+  it("a replayed request without a body leaves ky's Request without the token, and each send had its own token", async () => {
+    const api = fakeApi() // accepts no token at all
+    const endpoint = tokenEndpoint([issue()])
+    const client = ky.create({ fetch: api.fetch }).extend(withPaymentAuth({ provider: testProvider(), fetch: endpoint.fetch }))
+    const error = await client.get('https://api.test/x', { headers: { authorization: 'mine' } }).catch((e: unknown) => e)
+    expect((error as HTTPError).request.headers.get('authorization')).toBe('mine')
+    expect(api.seen.map((s) => s.authorization)).toEqual(['Bearer tok-1', 'Bearer tok-2'])
+  })
+
+  it("drops each 401's body, also when the token work then fails", async () => {
+    let cancelled = 0
+    const unauthorized = () =>
+      new Response(new ReadableStream({ cancel: () => void cancelled++ }), { status: 401, headers: { 'content-type': 'application/json' } })
+    const endpoint = tokenEndpoint([issue(), () => json({ error: 'invalid_client' }, 401)])
+    const client = ky
+      .create({ fetch: async () => unauthorized(), retry: 0 })
+      .extend(withPaymentAuth({ provider: testProvider(), fetch: endpoint.fetch }))
+    await expect(client.get('https://api.test/x')).rejects.toMatchObject({ code: 'invalid_client' })
+    await tick()
+    expect(cancelled).toBe(1)
   })
 
   it('the token endpoint itself is never retried on 401', async () => {
