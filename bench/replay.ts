@@ -169,6 +169,12 @@ export async function replay(ctx: Context, { rounds = 15, plainN = 5, phaseRound
         ours: `${fixed(ours.added)} ms`,
         met: ours.added < 5 && ours.r401 === 1,
       },
+      {
+        what: "a 401 replay no slower than OAuth2Fetch's (same run)",
+        goal: `<= ${fixed(m('OAuth2Fetch').added)} ms`,
+        ours: `${fixed(ours.added)} ms`,
+        met: ours.added <= m('OAuth2Fetch').added,
+      },
     ],
     notes: [
       `Client work between the 401 and the replay (the two "->" phases of the second table): payment-auth ${fixed(clientWork('payment-auth'), 3)} ms, OAuth2Fetch ${fixed(clientWork('OAuth2Fetch'), 3)} ms in this run${anatomy['payment-auth'].skipped + anatomy.OAuth2Fetch.skipped ? ` (${anatomy['payment-auth'].skipped + anatomy.OAuth2Fetch.skipped} revocations left out: their calls came in another order)` : ''}. payment-auth builds the token Request (form body, Basic header) before handing it to fetch (a dialect's buildTokenRequest returns a Request, and the token fetch receives one), and fetch copies a Request that has a body through an identity TransformStream (undici's Request constructor), which its token round trip carries; OAuth2Fetch hands fetch a URL and a string body, so building its request falls in its token round trip. Reading the token answer's body falls in the phase after the token round trip for both.`,
