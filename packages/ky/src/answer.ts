@@ -11,7 +11,10 @@ import type { Provider, TokenSet } from './provider.ts'
 /** Seconds: a finite number, or a string of one (some providers quote `expires_in`); absent or null. */
 const seconds = v.optional(
   is<number | string | null>(
-    (value) => value == null || (typeof value === 'number' && Number.isFinite(value)) || /^\s*\d+(?:\.\d+)?\s*$/.test(value as string),
+    (value) =>
+      value == null ||
+      (typeof value === 'number' && Number.isFinite(value)) ||
+      (typeof value === 'string' && /^\s*\d+(?:\.\d+)?\s*$/.test(value)),
     '',
   ),
 )

@@ -270,6 +270,8 @@ describe('transient and fatal errors', () => {
     ['a non-string access_token', { access_token: 42, expires_in: 60 }],
     ['an empty access_token', { access_token: '', expires_in: 60 }],
     ['a non-numeric expires_in', { access_token: 'x', expires_in: 'abc' }],
+    ['an expires_in that only reads as a number when stringified', { access_token: 'x', expires_in: ['600'] }],
+    ['a non-string refresh_token', { access_token: 'x', expires_in: 60, refresh_token: 7 }],
     ['a zero lifetime', { access_token: 'x', expires_in: 0 }],
     ['a JSON array', [1, 2]],
   ])('an answer with %s is invalid_response and nothing is cached', async (_, body) => {
