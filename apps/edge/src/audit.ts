@@ -23,6 +23,7 @@
  * With an Analytics Engine binding `AUDIT` configured, each decision is also a data point, written
  * at once (blobs: caller, provider, scope, route, outcome, error, tokenId; doubles: status; index: caller).
  */
+import { durationVar } from './config.ts'
 import type { Context, Next } from 'hono'
 import type { EdgeHono } from './app.ts'
 
@@ -132,8 +133,7 @@ function waitUntilOf(c: Context<EdgeHono>): ((work: Promise<unknown>) => void) |
  * default 100, at most 10000; 0: each line is written at once, with its own `console.log`).
  */
 export function auditFlushMs(env: Env): number {
-  const ms = Number(env.AUDIT_FLUSH_MS ?? DEFAULT_AUDIT_FLUSH_MS)
-  return Number.isFinite(ms) && ms >= 0 ? Math.min(ms, 10_000) : DEFAULT_AUDIT_FLUSH_MS
+  return durationVar(env.AUDIT_FLUSH_MS, DEFAULT_AUDIT_FLUSH_MS, 10_000)
 }
 export const DEFAULT_AUDIT_FLUSH_MS = 100
 /** A buffer this full is written at once, without waiting for its timer. */

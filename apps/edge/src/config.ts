@@ -9,6 +9,15 @@
 import * as v from 'valibot'
 import { idempotencyHeader, ProxyRules, RequireIdempotencyKey, type ProxyRule } from './proxy-rules.ts'
 
+/**
+ * A non-negative number var (a duration): `value` as given in `env` (a string from
+ * wrangler.toml, or a number), at most `max`; absent or not a number gives `fallback`.
+ */
+export function durationVar(value: string | number | undefined, fallback: number, max = Number.POSITIVE_INFINITY): number {
+  const n = Number(value ?? fallback)
+  return Number.isFinite(n) && n >= 0 ? Math.min(n, max) : fallback
+}
+
 /** Thrown when the configuration is unusable. Its message names fields, never values. */
 export class ConfigError extends Error {
   override readonly name = 'ConfigError'

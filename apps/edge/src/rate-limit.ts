@@ -20,6 +20,7 @@
  * A Durable Object that cannot be reached lets the request through (logged): the limit guards
  * against abuse, and a payment should not fail because the limiter is briefly away.
  */
+import { durationVar } from './config.ts'
 import { DurableObject } from 'cloudflare:workers'
 import { EdgeError } from './errors.ts'
 
@@ -86,10 +87,7 @@ const unreachable = () => console.warn('edge: the shared rate limit could not be
  * `RATE_LIMIT_REPORT_MS`, default 100): one Durable Object call per that long, caller and
  * isolate on the warm path, not one per request. The report runs after the answer (`waitUntil`).
  */
-const reportEvery = (env: Env) => {
-  const ms = Number(env.RATE_LIMIT_REPORT_MS ?? 100)
-  return Number.isFinite(ms) && ms >= 0 ? ms : 100
-}
+const reportEvery = (env: Env) => durationVar(env.RATE_LIMIT_REPORT_MS, 100)
 
 /** Reports the requests let through to the shared bucket, one call in flight at a time. */
 async function report(env: Env, callerId: string, perMinute: number, s: Shared): Promise<void> {

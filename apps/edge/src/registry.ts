@@ -9,6 +9,7 @@
  * its rotation overlap or its caller's `expiresAt`, is refused everywhere within that bound.
  * A cached answer never outlives the key's own end (`expiresAt`, end of the overlap).
  */
+import { durationVar } from './config.ts'
 import { DurableObject } from 'cloudflare:workers'
 import * as v from 'valibot'
 import type { Caller } from './callers.ts'
@@ -145,8 +146,7 @@ export function forgetCallers(sha256s?: readonly string[]): void {
 }
 
 export function cacheSeconds(env: Env): number {
-  const n = Number(env.CALLER_CACHE_SECONDS ?? DEFAULT_CALLER_CACHE_SECONDS)
-  return Number.isFinite(n) && n >= 0 ? Math.min(n, 300) : DEFAULT_CALLER_CACHE_SECONDS
+  return durationVar(env.CALLER_CACHE_SECONDS, DEFAULT_CALLER_CACHE_SECONDS, 300)
 }
 
 function toCaller(found: Found): Caller {
