@@ -19,8 +19,6 @@ import { barChart } from './lib/svg.ts'
 /** The size we aim for: withPaymentAuth + one dialect, minified + gzipped, ky excluded (OAuth2Fetch's). */
 export const SIZE_GOAL = GOALS.oneDialect
 
-const root = fileURLToPath(new URL('../', import.meta.url))
-
 export interface Size {
   /** Minified bytes loaded up front. */
   minified: number
@@ -85,9 +83,10 @@ export async function bundle(
   external: string[] = [],
   { stubValibot = false, from = 'dist' }: BundleOptions = {},
 ): Promise<Size> {
-  const dir = from === 'dist' ? await installedDist() : root
   const work = mkdtempSync(join(tmpdir(), 'payment-auth-size-'))
-  const entry = join(dir, `.size-entry-${basename(work)}.ts`)
+  // From dist, the entry sits beside the built packages' node_modules; from source, it finds ours
+  // through `nodePaths` (the workspace links), so nothing is written into the repository.
+  const entry = join(from === 'dist' ? await installedDist() : work, `.size-entry-${basename(work)}.ts`)
   writeFileSync(entry, contents)
   try {
     const result = await build({
@@ -121,7 +120,10 @@ export async function bundle(
     const text = (names: string[]) =>
       names.map((name) => result.outputFiles.find((f) => f.path.endsWith(name.replace(/^.*\//, '')))!.text).join('\n')
     const upFront = text([...initial])
-    const lazyNames = Object.keys(outputs).filter((name) => !initial.has(name) && name.endsWith('.js'))
+    // Chunks the up-front code can load (esbuild also emits a chunk for a dynamic import its tree shaking dropped).
+    const lazyNames = [
+      ...new Set([...initial].flatMap((name) => outputs[name]!.imports.filter((i) => i.kind === 'dynamic-import').map((i) => i.path))),
+    ]
     const inputs: Record<string, number> = {}
     for (const output of Object.values(outputs)) {
       for (const [path, { bytesInOutput }] of Object.entries(output.inputs))
@@ -139,11 +141,6 @@ export async function bundle(
   }
 }
 
-/** Our figure: `names` exported from @payment-auth/ky, ky excluded. */
-export function bundleSize(names: string[]): Promise<Size> {
-  return bundle(`export { ${names.join(', ')} } from '@payment-auth/ky'`, ['ky'])
-}
-
 /** The three shapes users build, with their budgets (bench/budget.ts). */
 export const SHAPES = {
   /** withPaymentAuth + one dialect: the figure the issue compares with OAuth2Fetch. */
@@ -158,9 +155,6 @@ export type Shape = keyof typeof SHAPES
 
 /** One shape as users build it (dist, ky excluded). */
 export const shapeSize = (shape: Shape) => bundle(SHAPES[shape], ['ky'])
-
-/** The one-dialect figure the budget and the goal are about. */
-export const oneDialectSize = () => shapeSize('oneDialect')
 
 const KY_RECIPE = `
 import ky from 'ky'
