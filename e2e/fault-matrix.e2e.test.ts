@@ -96,11 +96,26 @@ function setup(name: SandboxProvider, makeStore: (now: () => number) => TokenSto
   return { api, sandbox, clock, events, calls: () => sandbox.control.stats(name).tokenCalls }
 }
 
+/** 'ok' when a GET to the API succeeds, else what it threw. */
+const outcomeOf = (api: { get(url: string): { json(): Promise<unknown> } }): Promise<unknown> =>
+  api
+    .get('x')
+    .json()
+    .then(
+      () => 'ok',
+      (e: unknown) => e,
+    )
+
 const label = (f: FaultCase) => `${f.provider ?? 'oauth2'} ${f.fault}${f.retryAfter !== undefined ? ` (Retry-After ${f.retryAfter})` : ''}`
 
 describe.each(Object.keys(stores) as StoreCondition[])('store %s', (condition) => {
   describe.each(faults.map((f) => [label(f), f] as const))('%s', (_, f) => {
     const name = f.provider ?? 'oauth2'
+    /** A transient fault is absorbed ('ok'); a fatal one surfaces as a PaymentAuthError with its code. */
+    const expectOutcome = (outcome: unknown) => {
+      if (f.transient) expect(outcome).toBe('ok')
+      else expect(isPaymentAuthError(outcome) && outcome.code).toBe(f.code)
+    }
     const inject = (sandbox: ReturnType<typeof createSandbox>, count: number) =>
       sandbox.control.inject(name, {
         fault: f.fault,
@@ -112,15 +127,7 @@ describe.each(Object.keys(stores) as StoreCondition[])('store %s', (condition) =
     it('cold, fault once: a transient fault is absorbed, a fatal one surfaces with its code; calls bounded', async () => {
       const { api, sandbox, calls } = setup(name, stores[condition])
       inject(sandbox, 1)
-      const outcome = await api
-        .get('x')
-        .json()
-        .then(
-          () => 'ok',
-          (e: unknown) => e,
-        )
-      if (f.transient) expect(outcome).toBe('ok')
-      else expect(isPaymentAuthError(outcome) && outcome.code).toBe(f.code)
+      expectOutcome(await outcomeOf(api))
       expect(calls()).toBeLessThanOrEqual(f.transient ? 2 : 1)
     })
 
@@ -138,15 +145,7 @@ describe.each(Object.keys(stores) as StoreCondition[])('store %s', (condition) =
       await api.get('warm').json()
       clock.t += 115_000 // 5 s left: hard window, still valid
       inject(sandbox, 50)
-      const outcome = await api
-        .get('x')
-        .json()
-        .then(
-          () => 'ok',
-          (e: unknown) => e,
-        )
-      if (f.transient) expect(outcome).toBe('ok')
-      else expect(isPaymentAuthError(outcome) && outcome.code).toBe(f.code)
+      expectOutcome(await outcomeOf(api))
       // At most one refresh-grant attempt (stablelink), then 1 + 2 retries of client credentials.
       const refresh = name === 'stablelink' ? 1 : 0
       expect(calls() - 1).toBeLessThanOrEqual(refresh + (f.transient ? 3 : 1))
