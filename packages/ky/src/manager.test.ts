@@ -213,6 +213,15 @@ describe('transient and fatal errors', () => {
     expect(tokens.peek()).toBeUndefined()
   })
 
+  it('a token dropped by a fatal failure stays dropped: after the breaker the next caller gets a new one (no store given)', async () => {
+    const { endpoint, tokens, clock } = setup([issue(), () => json({ error: 'invalid_client' }, 401), issue()])
+    expect(await tokens.getToken()).toBe('tok-1')
+    await expect(tokens.getToken({ forceRefresh: true })).rejects.toMatchObject({ code: 'invalid_client' })
+    clock.advance(1_000) // the breaker's first interval
+    expect(await tokens.getToken()).toBe('tok-3')
+    expect(endpoint.calls).toBe(3)
+  })
+
   it('a still-valid token keeps being served through transient failures', async () => {
     const { endpoint, tokens, clock } = setup([issue(100), () => json({}, 502)])
     await tokens.getToken()

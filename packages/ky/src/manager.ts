@@ -4,11 +4,14 @@ import { safeListener, type PaymentAuthEventListener } from './events.ts'
 import * as v from 'valibot'
 import { boolean, checkOptions, func, nonNegative, object, positive, string } from './options.ts'
 import type { Provider, TokenGrant } from './provider.ts'
-import { memoryStore, readRecord, usefulUntil, type TokenRecord, type TokenStore } from './store.ts'
+import { readRecord, usefulUntil, type TokenRecord, type TokenStore } from './store.ts'
 
 export interface TokenManagerOptions {
   provider: Provider
-  /** Where tokens persist between requests; an in-memory L1 always sits in front. Default `memoryStore()`. */
+  /**
+   * Where tokens persist between requests; an in-memory L1 always sits in front. Default: none,
+   * the L1 is then the whole cache of this manager (no store I/O, so a replay pays no store round trip).
+   */
   store?: TokenStore
   /** Soft window in seconds before expiry: serve the token while one background refresh runs. Default 60, capped at half the lifetime. */
   refreshAhead?: number
@@ -146,7 +149,8 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
   checkOptions('createTokenManager', ManagerOptions, options)
   const { provider, refreshAhead = 60, timeout = 10_000, storeTimeout = 2000, refreshInBackground = true } = options
   const now = options.now ?? Date.now
-  const store = options.store ?? memoryStore({ now })
+  /** Without a store the L1 is the whole cache: nobody else could read or write a private one, so no store I/O at all. */
+  const store = options.store
   const emit = safeListener(options.onEvent)
   const fetchToken = options.fetch ?? ((input: Request, init?: RequestInit) => globalThis.fetch(input, init))
   const { limit = 2, delay = 250, maxDelay = 5000 } = options.backoff ?? {}
@@ -209,7 +213,7 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
    * is a store failure like any other: reported, and the work runs without it.
    */
   async function locked<T>(work: () => Promise<T>): Promise<T> {
-    if (!store.lock) return work()
+    if (!store?.lock) return work()
     let started = false
     try {
       return await store.lock(key, () => {
@@ -332,7 +336,7 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
     startedAt: number,
   ): Promise<TokenRecord> {
     const t = now()
-    if (!force) {
+    if (!force && store) {
       // Re-read (under the store's lock, if any): another context may have just stored a fresh token,
       // possibly already pushed to us while we waited. Only a token outside its soft window counts.
       const raw = readRecord(await storeOp('get', () => store.get(key)))
@@ -370,7 +374,8 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
       return record
     }
     adopt(record, flightEpoch, flightNumber)
-    await storeOp('set', () => store.set(key, record, { ttlSeconds: Math.max(1, Math.ceil((usefulUntil(record) - now()) / 1000)) }))
+    if (store)
+      await storeOp('set', () => store.set(key, record, { ttlSeconds: Math.max(1, Math.ceil((usefulUntil(record) - now()) / 1000)) }))
     return record
   }
 
@@ -477,7 +482,7 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
       if (flightEpoch === undefined || flightEpoch >= epoch) epoch++
     }
     emit({ type: 'token_invalidated', provider: name, current: wasCurrent })
-    if (stale) return
+    if (stale || !store) return
     // Compare-and-delete under the store's lock: a newer token another context just stored stays.
     await locked(async () => {
       const stored = readRecord(await storeOp('get', () => store.get(key)))
@@ -494,11 +499,11 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
     lastRejected = undefined
     failures = 0
     lastError = undefined
-    await storeOp('delete', () => store.delete(key))
+    if (store) await storeOp('delete', () => store.delete(key))
   }
 
   // Another tab stored a token: take it (unless rejected or older). It removed one: drop our copy.
-  store.subscribe?.(key, (pushed) => {
+  store?.subscribe?.(key, (pushed) => {
     const r = pushed && usable(readRecord(pushed), now())
     if (!pushed) current = undefined
     else if (r && r.accessToken !== current?.accessToken && !(current && current.receivedAt > r.receivedAt)) {
