@@ -29,6 +29,12 @@ export interface Counters {
   tokenCalls: Record<string, number>
   /** Resource calls and 401s per `?tag=`. */
   tags: Record<string, { calls: number; r401: number }>
+  /**
+   * Per client id, the server's own time for each token request (ms, from its arrival to the
+   * sandbox's answer, the configured latency included): a measure can take the server's timer
+   * jitter out of a client-side timing.
+   */
+  tokenServerMs: Record<string, number[]>
 }
 
 const TOKEN_ROUTE =
@@ -58,7 +64,7 @@ const CONTENT_TYPES: Record<string, string> = {
 async function main(): Promise<void> {
   const sandbox = createSandbox()
   const staticDir = process.env.BENCH_STATIC_DIR
-  let counters: Counters = { tokenCalls: {}, tags: {} }
+  let counters: Counters = { tokenCalls: {}, tags: {}, tokenServerMs: {} }
   const seen = new Set<string>()
   let storm: { arrive(): Promise<void> } | undefined
 
@@ -87,7 +93,7 @@ async function main(): Promise<void> {
     const action = url.pathname.slice('/_bench/'.length)
     if (action === 'counters') return json(counters)
     if (action === 'reset-counters') {
-      counters = { tokenCalls: {}, tags: {} }
+      counters = { tokenCalls: {}, tags: {}, tokenServerMs: {} }
       seen.clear()
       return json({ ok: true })
     }
@@ -118,6 +124,10 @@ async function main(): Promise<void> {
     if (request.method === 'POST' && TOKEN_ROUTE.test(url.pathname)) {
       const id = basicClientId(request.headers.get('authorization'))
       counters.tokenCalls[id] = (counters.tokenCalls[id] ?? 0) + 1
+      const arrived = performance.now()
+      const response = await sandbox.fetch(request)
+      ;(counters.tokenServerMs[id] ??= []).push(performance.now() - arrived)
+      return response
     }
     const hold = url.searchParams.get('hold')
     const id = url.searchParams.get('id')
