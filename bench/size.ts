@@ -200,7 +200,7 @@ const BEHAVIOUR: Record<string, string> = {
   '@payment-auth/ky src/dialects/oauth2.ts': 'the oauth2 dialect: options, token request',
   '@payment-auth/ky src/options.ts': 'option checks and their messages',
   '@payment-auth/ky src/errors.ts': 'PaymentAuthError, guards, redaction of secrets',
-  '@payment-auth/ky src/store.ts': 'memory store, record reading',
+  '@payment-auth/ky src/store.ts': 'stored-record checks (readRecord) and lifetimes',
   '@payment-auth/ky src/provider.ts': 'defineProvider',
   '@payment-auth/ky src/diagnostics.ts': 'diagnostics tap (events to tests and telemetry)',
   '@payment-auth/ky src/events.ts': 'event helpers',
