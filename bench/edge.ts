@@ -192,10 +192,10 @@ export function ratiosTo(rounds: WarmRounds, baseline: Exclude<WarmSubject, 'edg
 
 export async function edge({
   cold = 200,
-  rounds = 15,
+  rounds = 21,
   roundMs = 600,
   leadMs = 100,
-  anatomyRounds = 7,
+  anatomyRounds = 9,
   anatomyMs = 700,
 } = {}): Promise<Outcome> {
   const dev = await startEdgeDev({ extraArgs: RAISED_RATE_LIMIT })
