@@ -173,16 +173,24 @@ async function anatomy(empty: { url: string; pid: number }, rounds: number, step
   }
 }
 
-/** The warm comparison's subjects: the edge Worker's /v1/token and the empty Worker sent the same POST, and a GET. */
-const WARM = ['edge', 'empty POST', 'empty GET'] as const
+/**
+ * The warm comparison's subjects: the edge Worker's /v1/token, the empty Worker sent the same POST
+ * and a GET, and the same POST to the empty Worker once more (the A/A control: how far two
+ * measures of the same thing differ in this run).
+ */
+const WARM = ['edge', 'empty POST', 'empty GET', 'empty POST again'] as const
 type WarmSubject = (typeof WARM)[number]
 
 /** Per subject, per round: req/s and server CPU per request (us). */
 type WarmRounds = Record<WarmSubject, { rps: number[]; cpuUs: number[] }>
 
-/** Per-round ratios of the edge Worker to one baseline: throughput (edge / empty) and server CPU (empty / edge). */
-export function ratiosTo(rounds: WarmRounds, baseline: Exclude<WarmSubject, 'edge'>): { throughput: number[]; cpu: number[] } {
-  const edge = rounds.edge
+/** Per-round ratios of the edge Worker (or `subject`) to one baseline: throughput (edge / empty) and server CPU (empty / edge). */
+export function ratiosTo(
+  rounds: WarmRounds,
+  baseline: Exclude<WarmSubject, 'edge'>,
+  subject: WarmSubject = 'edge',
+): { throughput: number[]; cpu: number[] } {
+  const edge = rounds[subject]
   const base = rounds[baseline]
   return {
     throughput: edge.rps.map((x, i) => x / base.rps[i]!),
@@ -226,6 +234,7 @@ export async function edge({
       edge: { send: token(WARM_PROVIDER), pid: dev.wrangler.pid! },
       'empty POST': { send: tokenRequest(emptyUrl, WARM_PROVIDER), pid: empty.wrangler.pid! },
       'empty GET': { send: () => fetch(emptyUrl), pid: empty.wrangler.pid! },
+      'empty POST again': { send: tokenRequest(emptyUrl, WARM_PROVIDER), pid: empty.wrangler.pid! },
     }
     for (const w of WARM) await throughput(sends[w].send, 500)
     const warm = Object.fromEntries(WARM.map((w) => [w, { rps: [] as number[], cpuUs: [] as number[] }])) as WarmRounds
@@ -241,6 +250,7 @@ export async function edge({
     }
     const same = ratiosTo(warm, 'empty POST')
     const get = ratiosTo(warm, 'empty GET')
+    const aa = ratiosTo(warm, 'empty POST', 'empty POST again')
     const ratio = median(same.throughput)
     const getRatio = median(get.throughput)
     const cpuRatio = median(same.cpu)
@@ -259,7 +269,7 @@ export async function edge({
     return {
       id: 'edge',
       title: '8. Edge Worker under wrangler dev',
-      method: `\`scripts/edge-dev.ts\` starts the sandbox and the edge Worker under \`wrangler dev\` (offline) on free loopback ports; an empty Worker (\`bench/empty-worker.ts\`) runs under \`wrangler dev\` on another as the baseline. Cold: ${cold} concurrent \`POST /v1/token\` for ${COLD_PROVIDER} (100 ms upstream latency), upstream token calls counted by the sandbox. Warm: 8 concurrent loops against \`POST /v1/token\` (${WARM_PROVIDER}), against the empty Worker sent the same POST (the caller's \`Authorization\`, the same JSON body), and against the empty Worker sent a GET; ${rounds} rounds of ${roundMs} ms each (after a ${leadMs} ms unmeasured lead-in), every subject once per round, the order rotated; ratios are taken within a round, and the median of the rounds is reported. The goal's baseline is the empty Worker answering the same POST: under \`wrangler dev\` a request with a body and a credential costs its Node proxy and workerd more than a GET whatever the Worker does (see "empty POST" in the anatomy), and that cost is not the Worker's; the ratio to the GET is shown beside it. Throughput on this 2-core machine is shared by the load generator, wrangler's Node proxy and workerd, so per-round ratios are noisy; the server CPU per request (the CPU time, from /proc, of the wrangler process serving the subject and its workerd children, divided by the requests it answered) is far less disturbed by other load, and its ratio (empty / edge) is reported too. Anatomy: \`apps/edge/bench/anatomy-worker.ts\` runs the Worker's own warm-path steps (from \`apps/edge/src\`) one more at a time, the whole Worker (index.ts, whose \`POST /v1/token\` takes \`tokenEndpoint\`), and the same request through the Hono app's chain, under \`wrangler dev\` with the same bindings; each and the empty Worker (a GET, and the steps' POST) for ${anatomyMs} ms per round, ${anatomyRounds} rounds, order rotated; a step's ratios are the medians of its per-round ratios to the empty Worker's GET and POST; its server CPU is measured as above (median of rounds), and the CPU of a step is its growth over the step above. The caller rate limit is raised for the run so it does not cap the figure.`,
+      method: `\`scripts/edge-dev.ts\` starts the sandbox and the edge Worker under \`wrangler dev\` (offline) on free loopback ports; an empty Worker (\`bench/empty-worker.ts\`) runs under \`wrangler dev\` on another as the baseline. Cold: ${cold} concurrent \`POST /v1/token\` for ${COLD_PROVIDER} (100 ms upstream latency), upstream token calls counted by the sandbox. Warm: 8 concurrent loops against \`POST /v1/token\` (${WARM_PROVIDER}), against the empty Worker sent the same POST (the caller's \`Authorization\`, the same JSON body), and against the empty Worker sent a GET; ${rounds} rounds of ${roundMs} ms each (after a ${leadMs} ms unmeasured lead-in), every subject once per round, the order rotated; ratios are taken within a round, and the median of the rounds is reported. The goal's baseline is the empty Worker answering the same POST: under \`wrangler dev\` a request with a body and a credential costs its Node proxy and workerd more than a GET whatever the Worker does (see "empty POST" in the anatomy), and that cost is not the Worker's; the ratio to the GET is shown beside it. Throughput on this 2-core machine is shared by the load generator, wrangler's Node proxy and workerd, so per-round ratios are noisy; the server CPU per request (the CPU time, from /proc, of the wrangler process serving the subject and its workerd children, divided by the requests it answered) does not count the load generator's work, and its ratio (empty / edge) is reported too, though it varies from round to round as well (garbage collection, Durable Object storage, scheduling). Each round also sends the same POST to the empty Worker a second time: that A/A ratio, which would be 1 without noise, shows how far two measures of the same thing differ in this run. The middle half of the rounds is shown beside each median. Anatomy: \`apps/edge/bench/anatomy-worker.ts\` runs the Worker's own warm-path steps (from \`apps/edge/src\`) one more at a time, the whole Worker (index.ts, whose \`POST /v1/token\` takes \`tokenEndpoint\`), and the same request through the Hono app's chain, under \`wrangler dev\` with the same bindings; each and the empty Worker (a GET, and the steps' POST) for ${anatomyMs} ms per round, ${anatomyRounds} rounds, order rotated; a step's ratios are the medians of its per-round ratios to the empty Worker's GET and POST; its server CPU is measured as above (median of rounds), and the CPU of a step is its growth over the step above. The caller rate limit is raised for the run so it does not cap the figure.`,
       tables: [
         {
           title: `edge Worker under wrangler dev (goals: 1 upstream call; ratio >= ${RATIO_GOAL} to the empty Worker sent the same POST)`,
@@ -281,6 +291,11 @@ export async function edge({
             [`throughput ratio to the empty Worker's GET (median of ${rounds} rounds)`, spread(get.throughput), ''],
             ['server CPU ratio, empty Worker / edge, same POST', spread(same.cpu), ''],
             ['server CPU ratio, empty Worker / edge, GET', spread(get.cpu), ''],
+            [
+              'A/A control: the same POST to the empty Worker twice per round, throughput; server CPU',
+              `${spread(aa.throughput)}; ${spread(aa.cpu)}`,
+              '',
+            ],
             ['throughput ratio per round, same POST', perRound(same.throughput), ''],
             ['throughput ratio per round, GET', perRound(get.throughput), ''],
             ['server CPU ratio per round, same POST', perRound(same.cpu), ''],
@@ -313,9 +328,9 @@ export async function edge({
           met: coldCalls === 1 && coldOk === cold,
         },
         {
-          what: 'warm /v1/token throughput / empty Worker sent the same POST (to its GET, and by server CPU: in brackets)',
+          what: 'warm /v1/token throughput / empty Worker sent the same POST (in brackets: to its GET; by server CPU; the A/A control)',
           goal: `>= ${RATIO_GOAL}`,
-          ours: `${fixed(ratio, 3)} (GET: ${fixed(getRatio, 3)}; server CPU: ${fixed(cpuRatio, 3)}, GET ${fixed(getCpuRatio, 3)})`,
+          ours: `${fixed(ratio, 3)} (GET: ${fixed(getRatio, 3)}; server CPU: ${fixed(cpuRatio, 3)}, GET ${fixed(getCpuRatio, 3)}; A/A: ${fixed(median(aa.throughput), 3)})`,
           met: ratio >= RATIO_GOAL,
         },
       ],
@@ -331,7 +346,7 @@ export async function edge({
           },
         },
       ],
-      data: { cold, coldOk, coldCalls, warm, ratios: { samePost: same, get }, anatomy: steps },
+      data: { cold, coldOk, coldCalls, warm, ratios: { samePost: same, get, aa }, anatomy: steps },
       chart: 'edge.svg',
       svg: barChart(
         'Edge Worker under wrangler dev',
@@ -344,7 +359,7 @@ export async function edge({
           },
           {
             title: 'warm throughput, req/s',
-            bars: WARM.map((w) => ({
+            bars: WARM.filter((w) => w !== 'empty POST again').map((w) => ({
               label: w === 'edge' ? 'edge POST /v1/token' : `empty Worker, ${w.slice(6)}`,
               value: rpsOf(w),
               display: `${rpsOf(w).toFixed(0)} req/s`,
