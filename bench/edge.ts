@@ -200,7 +200,7 @@ export function ratiosTo(
 
 export async function edge({
   cold = 200,
-  rounds = 21,
+  rounds = 27,
   roundMs = 600,
   leadMs = 100,
   anatomyRounds = 9,
