@@ -2,7 +2,8 @@
  * The anatomy of the edge Worker's warm `POST /v1/token` (bench/edge.ts): the Worker's own steps,
  * from apps/edge/src, run one more at a time. `POST /_anatomy/<step>` runs every step up to and
  * including `<step>` (the order of `STEPS`) and answers; any other path is the Worker itself
- * (`app.fetch`, with Hono's routing and middlewares). Served by `wrangler dev` with the root
+ * (index.ts: `POST /v1/token` by its direct path, `tokenEndpoint`), and `POST /v1/token?hono` the
+ * same request through the Hono app's chain (`app.fetch`), for comparison. Served by `wrangler dev` with the root
  * wrangler.toml (its bindings, vars and `.dev.vars`) and this file as the entry, so the Durable
  * Objects are the real ones. Only the benchmark runs it; it is never deployed.
  */
@@ -17,6 +18,7 @@ import { configuredProvider, providerClient } from '../src/providers.ts'
 import { takeSharedRequest } from '../src/rate-limit.ts'
 import { registeredCaller } from '../src/registry.ts'
 import { tokensFor } from '../src/tokens.ts'
+import worker from '../src/index.ts'
 
 export { CallerRateLimit, CallerRegistry, TokenAuthority } from '../src/index.ts'
 
@@ -74,7 +76,8 @@ async function steps(depth: number, request: Request, env: Env, ctx: ExecutionCo
 export default {
   fetch(request, env, ctx) {
     const url = new URL(request.url)
-    if (!url.pathname.startsWith('/_anatomy/')) return app.fetch(request, env, ctx)
+    if (url.search === '?hono') return app.fetch(request, env, ctx)
+    if (!url.pathname.startsWith('/_anatomy/')) return worker.fetch(request, env, ctx)
     const depth = STEPS.indexOf(url.pathname.slice('/_anatomy/'.length) as (typeof STEPS)[number])
     if (depth < 0) return new Response('unknown step', { status: 404 })
     return steps(depth, request, env, ctx)

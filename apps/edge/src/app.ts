@@ -12,12 +12,18 @@
  *
  * Only deliberate errors reach the wire (errors.ts): `app.onError` answers `EdgeError`s as
  * they are, maps token failures to 502/503, and turns anything else into a plain 500.
+ *
+ * `POST /v1/token`, the request every caller makes most, does not go through Hono: index.ts
+ * hands it to `tokenEndpoint` (at the end of this file), which takes the same steps in the same
+ * order, with the same functions, as one plain function: Hono's chain (routing, a context, each
+ * middleware's closure, the copy of the answer a header set after it costs) was most of the
+ * Worker's own CPU time on the warm path (bench/RESULTS.md section 8).
  */
 import { Hono } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
 import { cors } from 'hono/cors'
 import { adminRoutes } from './admin.ts'
-import { auditTrail } from './audit.ts'
+import { type AuditFacts, auditAnswer, auditTrail } from './audit.ts'
 import { authenticate, type Caller } from './callers.ts'
 import { loadConfig, type Config } from './config.ts'
 import { EdgeError, onError } from './errors.ts'
@@ -25,7 +31,7 @@ import { jwksSettings } from './jwks.ts'
 import { proxy } from './proxy.ts'
 import { takeSharedRequest } from './rate-limit.ts'
 import { registeredCaller } from './registry.ts'
-import { postInvalidate, postToken } from './token-routes.ts'
+import { postInvalidate, postToken, tokenAnswer } from './token-routes.ts'
 
 /** Hono's types for this app: the Worker's `env`, and what the middlewares hand to the routes. */
 export interface EdgeHono {
@@ -38,6 +44,16 @@ const PROXY_BODY_LIMIT = 1024 * 1024
 
 const tooLarge = (limit: number) => () => {
   throw new EdgeError(413, 'invalid_request', `the body is larger than ${limit} bytes`)
+}
+
+/** What an allowed origin may read of an answer (CORS), here and in `tokenEndpoint`. */
+const EXPOSE_HEADERS = ['Retry-After', 'WWW-Authenticate']
+
+/** Caller authentication (401), then the caller's rate limit shared by every isolate (429). */
+async function admit(env: Env, config: Config, authorization: string | undefined, waitUntil: (work: Promise<unknown>) => void) {
+  const caller = await authenticate(authorization, config, (sha256) => registeredCaller(env, sha256), jwksSettings(env))
+  await takeSharedRequest(env, caller.id, caller.ratePerMinute ?? config.ratePerMinute, waitUntil)
+  return caller
 }
 
 export const app = new Hono<EdgeHono>()
@@ -55,7 +71,7 @@ app.use('/v1/*', async (c, next) => {
 const allowedCors = cors({
   origin: (origin) => origin,
   allowMethods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'],
-  exposeHeaders: ['Retry-After', 'WWW-Authenticate'],
+  exposeHeaders: EXPOSE_HEADERS,
   maxAge: 600,
 })
 
@@ -74,14 +90,7 @@ app.use('/v1/proxy/*', bodyLimit({ maxSize: PROXY_BODY_LIMIT, onError: tooLarge(
 adminRoutes(app)
 
 app.use('/v1/*', async (c, next) => {
-  const caller = await authenticate(
-    c.req.header('authorization'),
-    c.get('config'),
-    (sha256) => registeredCaller(c.env, sha256),
-    jwksSettings(c.env),
-  )
-  await takeSharedRequest(c.env, caller.id, caller.ratePerMinute ?? c.get('config').ratePerMinute, (work) => c.executionCtx.waitUntil(work))
-  c.set('caller', caller)
+  c.set('caller', await admit(c.env, c.get('config'), c.req.header('authorization'), (work) => c.executionCtx.waitUntil(work)))
   await next()
 })
 
@@ -91,3 +100,74 @@ app.all('/v1/proxy/:provider/*', proxy)
 
 app.notFound(() => new EdgeError(404, 'not_found', 'no such route').toResponse())
 app.onError((error, c) => onError(error, c.env))
+
+/**
+ * `POST /v1/token` without Hono (index.ts sends it here): the chain above, step by step, for this
+ * one route. Audit -> configuration (a bad one: plain 500, no CORS) -> CORS (allowed origin:
+ * Access-Control-Allow-Origin and -Expose-Headers; every answer `Vary: Origin`, refusals
+ * included) -> body limit (8 KiB: 413) -> caller authentication (401) and rate limit (429) ->
+ * the token route (token-routes.ts). Refusals and failures are answered by `onError`, as
+ * `app.onError` answers them; the audit line names the caller only once it passed the rate limit.
+ */
+export async function tokenEndpoint(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
+  const waitUntil = (work: Promise<unknown>) => ctx.waitUntil(work)
+  const facts: AuditFacts = {}
+  let caller: Caller | undefined
+  let response: Response
+  try {
+    const config = loadConfig(env)
+    const origin = request.headers.get('origin') ?? ''
+    try {
+      const body = await withinLimit(request, TOKEN_BODY_LIMIT)
+      caller = await admit(env, config, request.headers.get('authorization') ?? undefined, waitUntil)
+      response = await tokenAnswer({ env, config, caller, facts }, await body.text())
+    } catch (error) {
+      response = onError(error, env)
+    }
+    // Our own answers (Response.json), so their headers can be set in place.
+    if (config.corsOrigins.includes(origin)) {
+      response.headers.set('Access-Control-Allow-Origin', origin)
+      response.headers.set('Access-Control-Expose-Headers', EXPOSE_HEADERS.join(','))
+    }
+    response.headers.append('Vary', 'Origin')
+  } catch (error) {
+    response = onError(error, env)
+  }
+  try {
+    await auditAnswer(env, { route: 'token', method: 'POST', caller, facts, response, forwarded: false }, waitUntil)
+  } catch (error) {
+    return onError(error, env)
+  }
+  return response
+}
+
+/**
+ * `request`, its body at most `limit` bytes, or 413 (the rule of hono/body-limit, which the Hono
+ * routes use): a declared Content-Length is checked without reading; a streamed body is read
+ * as it arrives and refused at the first byte over.
+ */
+async function withinLimit(request: Request, limit: number): Promise<Request> {
+  if (!request.body) return request
+  const length = request.headers.get('content-length')
+  if (length !== null && !request.headers.has('transfer-encoding')) {
+    if (Number.parseInt(length, 10) > limit) tooLarge(limit)()
+    return request
+  }
+  const reader = request.body.getReader()
+  const chunks: Uint8Array[] = []
+  let size = 0
+  for (;;) {
+    const { done, value } = await reader.read()
+    if (done) break
+    size += value.byteLength
+    if (size > limit) tooLarge(limit)()
+    chunks.push(value)
+  }
+  const bytes = new Uint8Array(size)
+  let offset = 0
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset)
+    offset += chunk.byteLength
+  }
+  return new Request(request, { body: bytes })
+}

@@ -47,13 +47,21 @@ export type AuditLine = {
   tokenId: string | null
 }
 
-/** The facts of this request's decision, filled in by the routes (`noteDecision`). */
+/** The facts of each request's decision on the Hono path, filled in by the routes (`factsOf`). */
 const facts = new WeakMap<Request, AuditFacts>()
+
+/** The facts of this request's decision, for the routes to fill in (provider, scope, token). */
+export function factsOf(c: Context<EdgeHono>): AuditFacts {
+  const known = facts.get(c.req.raw)
+  if (known) return known
+  const fresh: AuditFacts = {}
+  facts.set(c.req.raw, fresh)
+  return fresh
+}
 
 /** Records what a route decided about (provider, scope) and the token it handed out or used. */
 export function noteDecision(c: Context<EdgeHono>, more: AuditFacts): void {
-  const raw = c.req.raw
-  facts.set(raw, { ...facts.get(raw), ...more })
+  Object.assign(factsOf(c), more)
 }
 
 /** Recent tokens' ids: a warm request hands out the same token again, so it is hashed once (the L1 holds these tokens anyway). */
@@ -72,7 +80,8 @@ export async function tokenId(token: string): Promise<string> {
   return hex
 }
 
-function routeOf(pathname: string): string {
+/** The `route` of a request's path. */
+export function routeOf(pathname: string): string {
   if (pathname === '/v1/token') return 'token'
   if (pathname === '/v1/token/invalidate') return 'invalidate'
   if (pathname.startsWith('/v1/proxy/')) return 'proxy'
@@ -92,30 +101,46 @@ async function errorCode(response: Response): Promise<string | null> {
   }
 }
 
+/** What one answered request's audit line is made of. */
+export interface Answered {
+  route: string
+  method: string
+  /** The authenticated caller, if the request got that far. */
+  caller: { id: string } | undefined
+  facts: AuditFacts
+  response: Response
+  /** A proxied API's own answer (any status): a call the edge let through. */
+  forwarded: boolean
+}
+
+/** Writes the audit line of an answered request (`writeAudit`). */
+export async function auditAnswer(env: Env, a: Answered, waitUntil?: (work: Promise<unknown>) => void): Promise<void> {
+  const status = a.response.status
+  const f = a.facts
+  const line: AuditLine = {
+    type: 'audit',
+    ts: new Date().toISOString(),
+    caller: a.caller?.id ?? null,
+    provider: f.provider ?? null,
+    scope: f.scope ?? null,
+    route: a.route,
+    method: a.method,
+    outcome: a.forwarded || status < 400 ? 'granted' : status < 500 ? 'refused' : 'failed',
+    status,
+    error: a.forwarded ? null : await errorCode(a.response),
+    tokenId: f.token === undefined ? null : (ids.get(f.token) ?? (await tokenId(f.token))),
+  }
+  writeAudit(env, line, waitUntil)
+}
+
 /** Hono middleware: lets the request through, then writes its audit line (preflights are not decisions). */
 export async function auditTrail(c: Context<EdgeHono>, next: Next): Promise<void> {
   await next()
   if (c.req.method === 'OPTIONS' && !c.get('caller')) return
+  const route = routeOf(c.req.path)
   const f = facts.get(c.req.raw) ?? {}
-  const route = routeOf(new URL(c.req.url).pathname)
-  const status = c.res.status
-  // A proxied API's own answer (any status) is a call the edge let through.
   const forwarded = route === 'proxy' && f.token !== undefined && c.error === undefined
-  const outcome = forwarded || status < 400 ? 'granted' : status < 500 ? 'refused' : 'failed'
-  const line: AuditLine = {
-    type: 'audit',
-    ts: new Date().toISOString(),
-    caller: c.get('caller')?.id ?? null,
-    provider: f.provider ?? null,
-    scope: f.scope ?? null,
-    route,
-    method: c.req.method,
-    outcome,
-    status,
-    error: forwarded ? null : await errorCode(c.res),
-    tokenId: f.token === undefined ? null : await tokenId(f.token),
-  }
-  writeAudit(c.env, line, waitUntilOf(c))
+  await auditAnswer(c.env, { route, method: c.req.method, caller: c.get('caller'), facts: f, response: c.res, forwarded }, waitUntilOf(c))
 }
 
 /** The request's `waitUntil`, when it has an execution context. */

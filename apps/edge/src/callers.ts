@@ -83,13 +83,25 @@ async function matchApiKey(key: string, config: Config, lookup?: (sha256Hex: str
     if (registered) return registered
     throw unauthorized('the caller credential is not valid', true)
   }
-  return {
-    id: `key:${found.id}`,
-    providers: new Set(found.providers),
-    scopes: new Set(found.scopes),
-    proxy: found.proxy,
-    idempotencyHeader: found.idempotencyHeader,
+  return keyCaller(found)
+}
+
+/** The caller of each configured key, built once per parsed configuration (callers are never changed). */
+const keyCallers = new WeakMap<Config['callers'][number], Caller>()
+
+function keyCaller(found: Config['callers'][number]): Caller {
+  let caller = keyCallers.get(found)
+  if (!caller) {
+    caller = {
+      id: `key:${found.id}`,
+      providers: new Set(found.providers),
+      scopes: new Set(found.scopes),
+      proxy: found.proxy,
+      idempotencyHeader: found.idempotencyHeader,
+    }
+    keyCallers.set(found, caller)
   }
+  return caller
 }
 
 const Claims = v.object({

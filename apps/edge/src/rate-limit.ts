@@ -122,7 +122,8 @@ export async function takeSharedRequest(
   const known = shared.get(callerId)
   if (waitUntil && known && now - known.at < FRESH_MS && known.remaining - known.pending >= Math.max(10, perMinute / 10)) {
     known.pending++
-    waitUntil(report(env, callerId, perMinute, known))
+    // A report in flight sends this request too (its loop reads `pending` again); else one starts, after this answer.
+    if (!known.reporting) waitUntil(report(env, callerId, perMinute, known))
     return
   }
   let answer: { wait?: number; remaining: number }

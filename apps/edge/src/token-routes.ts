@@ -11,8 +11,9 @@ import type { Context } from 'hono'
 import * as v from 'valibot'
 import type { EdgeHono } from './app.ts'
 import { MIN_VALIDITY_SECONDS } from './authority.ts'
-import { noteDecision } from './audit.ts'
-import { authorize } from './callers.ts'
+import { type AuditFacts, factsOf } from './audit.ts'
+import { authorize, type Caller } from './callers.ts'
+import type { Config } from './config.ts'
 import { EdgeError, NO_STORE } from './errors.ts'
 import { configuredProvider, providerClient } from './providers.ts'
 import { tokensFor } from './tokens.ts'
@@ -28,10 +29,10 @@ const InvalidateRequest = v.object({
 })
 
 /** The JSON body, validated; anything else is 400 `invalid_request` (the body is never echoed). */
-async function readBody<const S extends v.GenericSchema>(c: Context<EdgeHono>, schema: S, expected: string): Promise<v.InferOutput<S>> {
+function parseBody<const S extends v.GenericSchema>(text: string, schema: S, expected: string): v.InferOutput<S> {
   let body: unknown
   try {
-    body = JSON.parse(await c.req.text())
+    body = JSON.parse(text)
   } catch {
     throw new EdgeError(400, 'invalid_request', `the body must be JSON: ${expected}`)
   }
@@ -40,19 +41,27 @@ async function readBody<const S extends v.GenericSchema>(c: Context<EdgeHono>, s
   return parsed.output
 }
 
+/** Who asks, under which configuration, and the audit facts of the decision (filled in here). */
+export interface TokenAsk {
+  env: Env
+  config: Config
+  caller: Caller
+  facts: AuditFacts
+}
+
 /** The token manager for what the caller asked: 404 unknown provider, 403/400 what this caller may not use. */
-function tokensAsked(c: Context<EdgeHono>, body: { provider: string; scope?: string | undefined }) {
-  const config = configuredProvider(c.get('config'), body.provider)
+function tokensAsked(ask: TokenAsk, body: { provider: string; scope?: string | undefined }) {
+  const config = configuredProvider(ask.config, body.provider)
   // Only a configured provider name and an authorized scope reach the audit line, never what the caller typed.
-  noteDecision(c, { provider: body.provider })
-  const scope = authorize(c.get('caller'), body.provider, config, body.scope)
-  noteDecision(c, { scope })
-  return tokensFor(c.env, providerClient(c.env, body.provider, config, scope))
+  ask.facts.provider = body.provider
+  const scope = authorize(ask.caller, body.provider, config, body.scope)
+  ask.facts.scope = scope
+  return tokensFor(ask.env, providerClient(ask.env, body.provider, config, scope))
 }
 
 /** 200 `{access_token, token_type: "Bearer", expires_in}` (remaining seconds), never cached by anyone. */
-function tokenResponse(c: Context<EdgeHono>, token: TokenInfo, now = Date.now()): Response {
-  noteDecision(c, { token: token.accessToken })
+function tokenResponse(ask: TokenAsk, token: TokenInfo, now = Date.now()): Response {
+  ask.facts.token = token.accessToken
   const body = {
     access_token: token.accessToken,
     token_type: 'Bearer',
@@ -61,14 +70,28 @@ function tokenResponse(c: Context<EdgeHono>, token: TokenInfo, now = Date.now())
   return Response.json(body, { headers: NO_STORE })
 }
 
+/** `POST /v1/token` for an admitted caller, its body read (`text`). */
+export async function tokenAnswer(ask: TokenAsk, text: string): Promise<Response> {
+  const body = parseBody(text, TokenRequest, '{"provider": "<name>", "scope"?: "<scopes>"}')
+  return tokenResponse(ask, await tokensAsked(ask, body).getRecord({ minValidity: MIN_VALIDITY_SECONDS }))
+}
+
+/** What the Hono routes ask with: the middlewares' configuration and caller, this request's audit facts. */
+const askOf = (c: Context<EdgeHono>): TokenAsk => ({ env: c.env, config: c.get('config'), caller: c.get('caller'), facts: factsOf(c) })
+
+/** `POST /v1/token` on the Hono path (a path index.ts does not send to `tokenEndpoint`, such as a percent-encoded one). */
 export async function postToken(c: Context<EdgeHono>): Promise<Response> {
-  const body = await readBody(c, TokenRequest, '{"provider": "<name>", "scope"?: "<scopes>"}')
-  return tokenResponse(c, await tokensAsked(c, body).getRecord({ minValidity: MIN_VALIDITY_SECONDS }))
+  return tokenAnswer(askOf(c), await c.req.text())
 }
 
 export async function postInvalidate(c: Context<EdgeHono>): Promise<Response> {
-  const body = await readBody(c, InvalidateRequest, '{"provider": "<name>", "access_token": "<rejected token>", "scope"?: "<scopes>"}')
-  const tokens = tokensAsked(c, body)
+  const ask = askOf(c)
+  const body = parseBody(
+    await c.req.text(),
+    InvalidateRequest,
+    '{"provider": "<name>", "access_token": "<rejected token>", "scope"?: "<scopes>"}',
+  )
+  const tokens = tokensAsked(ask, body)
   await tokens.invalidate(body.access_token)
-  return tokenResponse(c, await tokens.getRecord({ minValidity: MIN_VALIDITY_SECONDS }))
+  return tokenResponse(ask, await tokens.getRecord({ minValidity: MIN_VALIDITY_SECONDS }))
 }
