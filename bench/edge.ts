@@ -334,7 +334,10 @@ export async function edge({
           met: ratio >= RATIO_GOAL,
         },
       ],
-      notes: firstBad ? [`a cold /v1/token answer was HTTP ${firstBad.status}: ${firstBad.body.slice(0, 200)}`] : [],
+      notes: [
+        ...(firstBad ? [`a cold /v1/token answer was HTTP ${firstBad.status}: ${firstBad.body.slice(0, 200)}`] : []),
+        'To compare this Worker with the Worker of another commit (e.g. before a change) in the same run, rather than two figures from different runs: `bench/edge-before.ts` (its header says how).',
+      ],
       summary: [
         {
           label: `8. edge Worker: upstream calls for ${cold} cold /v1/token / warm throughput ratio to an empty Worker, same POST (GET)`,
