@@ -107,6 +107,9 @@ async function providersFor(sandboxUrl: string): Promise<string> {
   return JSON.stringify(config.vars['PROVIDERS']).replaceAll(CONFIGURED_SANDBOX_ORIGIN, sandboxUrl)
 }
 
+/** Characters of wrangler's output kept (its last ones). */
+const OUTPUT_KEPT = 64 * 1024
+
 /** A running `wrangler dev`: its origin and how to stop it. */
 export interface WranglerDev {
   url: string
@@ -125,8 +128,12 @@ export async function startWranglerDev(args: string[], healthPath = '/'): Promis
     env: { ...process.env, ...OFFLINE_ENV },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
-  wrangler.stdout!.on('data', (d: Buffer) => (output += d))
-  wrangler.stderr!.on('data', (d: Buffer) => (output += d))
+  // The tail only: enough for the ready line and an error's context, never a long run's logs (the audit lines).
+  const keep = (d: Buffer) => {
+    output = (output + d).slice(-OUTPUT_KEPT)
+  }
+  wrangler.stdout!.on('data', keep)
+  wrangler.stderr!.on('data', keep)
   const killOnExit = () => wrangler.kill('SIGKILL')
   process.once('exit', killOnExit)
   const stop = async () => {
