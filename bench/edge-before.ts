@@ -14,63 +14,36 @@
 import { resolve } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { startEdgeDev, startWranglerDev } from '../scripts/edge-dev.ts'
-import { median } from './lib/stats.ts'
+import { throughput, tokenRequest } from './edge.ts'
+import { fixed, iqr, median, rotate } from './lib/stats.ts'
 
 const beforeDir = process.env['BEFORE']
 if (!beforeDir) throw new Error('set BEFORE to the checkout of the other commit (see the comment at the top of bench/edge-before.ts)')
 const other = (await import(pathToFileURL(resolve(beforeDir, 'scripts/edge-dev.ts')).href)) as { startEdgeDev: typeof startEdgeDev }
 
 const RAISED_RATE_LIMIT = ['--var', 'RATE_LIMIT_PER_MINUTE:100000000']
-const CALLER_KEY = 'pa_demo_caller_key_0001'
 const ROUNDS = Number(process.env['ROUNDS'] ?? 25)
-
-/** Requests per second with `concurrency` loops for `ms`. */
-async function throughput(send: () => Promise<Response>, ms: number, concurrency = 8): Promise<number> {
-  let done = 0
-  const started = performance.now()
-  const until = started + ms
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (performance.now() < until) {
-        const response = await send()
-        const body = await response.text()
-        if (!response.ok) throw new Error(`HTTP ${response.status}: ${body.slice(0, 200)}`)
-        done++
-      }
-    }),
-  )
-  return (done * 1000) / (performance.now() - started)
-}
-
-const tokenPost = (url: string) => () =>
-  fetch(url, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${CALLER_KEY}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ provider: 'oauth2' }),
-  })
 
 const now = await startEdgeDev({ extraArgs: RAISED_RATE_LIMIT })
 const before = await other.startEdgeDev({ extraArgs: RAISED_RATE_LIMIT })
 const empty = await startWranglerDev(['-c', fileURLToPath(new URL('./empty.wrangler.toml', import.meta.url)), '--port', '0'])
 try {
   const targets: Record<string, () => Promise<Response>> = {
-    now: tokenPost(`${now.edgeUrl}/v1/token`),
-    before: tokenPost(`${before.edgeUrl}/v1/token`),
-    'empty POST': tokenPost(new URL('/v1/token', empty.url).href),
+    now: tokenRequest(`${now.edgeUrl}/v1/token`, 'oauth2'),
+    before: tokenRequest(`${before.edgeUrl}/v1/token`, 'oauth2'),
+    'empty POST': tokenRequest(new URL('/v1/token', empty.url).href, 'oauth2'),
     'empty GET': () => fetch(empty.url),
   }
   const names = Object.keys(targets)
   for (const name of names) await throughput(targets[name]!, 1000)
   const rps: Record<string, number[]> = Object.fromEntries(names.map((name) => [name, []]))
   for (let round = 0; round < ROUNDS; round++)
-    for (let k = 0; k < names.length; k++) {
-      const name = names[(k + round) % names.length]!
-      rps[name]!.push(await throughput(targets[name]!, 600))
-    }
-  const quartile = (values: number[], p: number) => [...values].sort((a, b) => a - b)[Math.floor(p * (values.length - 1))]!
+    for (const name of rotate(names, round)) rps[name]!.push(await throughput(targets[name]!, 600))
   const ratio = (a: string, b: string) => {
     const per = rps[a]!.map((x, i) => x / rps[b]![i]!)
-    return `${median(per).toFixed(3)} (middle half ${quartile(per, 0.25).toFixed(3)}..${quartile(per, 0.75).toFixed(3)})`
+    return `${fixed(median(per), 3)} (middle half ${iqr(per)
+      .map((x) => fixed(x, 3))
+      .join('..')})`
   }
   console.log(`req/s, median of ${ROUNDS} rounds:`, Object.fromEntries(names.map((name) => [name, Math.round(median(rps[name]!))])))
   console.log('now / before:', ratio('now', 'before'))

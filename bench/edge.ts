@@ -45,7 +45,7 @@ const ANATOMY: { step: string; adds: string }[] = [
 const startEmpty = () => startWranglerDev(['-c', fileURLToPath(new URL('./empty.wrangler.toml', import.meta.url)), '--port', '0'])
 
 /** Requests per second with `concurrency` loops for `ms` (and at most `cap` requests). */
-async function throughput(send: () => Promise<Response>, ms: number, concurrency = 8, cap = 100_000): Promise<number> {
+export async function throughput(send: () => Promise<Response>, ms: number, concurrency = 8, cap = 100_000): Promise<number> {
   let done = 0
   const started = performance.now()
   const until = started + ms
@@ -65,7 +65,7 @@ async function throughput(send: () => Promise<Response>, ms: number, concurrency
 const signed = (x: number) => `${x >= 0 ? '+' : ''}${x.toFixed(0)}`
 
 /** A warm `POST /v1/token`-shaped request (the caller's key, `{provider}`) to `url`. */
-const tokenRequest = (url: string, provider: string) => () =>
+export const tokenRequest = (url: string, provider: string) => () =>
   fetch(url, {
     method: 'POST',
     headers: { authorization: `Bearer ${CALLER_KEY}`, 'content-type': 'application/json' },
