@@ -118,9 +118,9 @@ export async function tokenEndpoint(request: Request, env: Env, ctx: ExecutionCo
     const config = loadConfig(env)
     const origin = request.headers.get('origin') ?? ''
     try {
-      const body = await withinLimit(request, TOKEN_BODY_LIMIT)
+      const body = await textWithin(request, TOKEN_BODY_LIMIT)
       caller = await admit(env, config, request.headers.get('authorization') ?? undefined, waitUntil)
-      response = await tokenAnswer({ env, config, caller, facts }, await body.text())
+      response = await tokenAnswer({ env, config, caller, facts }, body)
     } catch (error) {
       response = onError(error, env)
     }
@@ -142,32 +142,28 @@ export async function tokenEndpoint(request: Request, env: Env, ctx: ExecutionCo
 }
 
 /**
- * `request`, its body at most `limit` bytes, or 413 (the rule of hono/body-limit, which the Hono
- * routes use): a declared Content-Length is checked without reading; a streamed body is read
- * as it arrives and refused at the first byte over.
+ * The body of `request` as text, at most `limit` bytes, or 413 (the rule of hono/body-limit,
+ * which the Hono routes use): a declared Content-Length is checked before reading; a streamed
+ * body is read as it arrives and refused at the first byte over.
  */
-async function withinLimit(request: Request, limit: number): Promise<Request> {
-  if (!request.body) return request
+async function textWithin(request: Request, limit: number): Promise<string> {
+  if (!request.body) return ''
   const length = request.headers.get('content-length')
   if (length !== null && !request.headers.has('transfer-encoding')) {
     if (Number.parseInt(length, 10) > limit) tooLarge(limit)()
-    return request
+    return request.text()
   }
   const reader = request.body.getReader()
-  const chunks: Uint8Array[] = []
+  const decoder = new TextDecoder()
   let size = 0
-  for (;;) {
-    const { done, value } = await reader.read()
-    if (done) break
-    size += value.byteLength
-    if (size > limit) tooLarge(limit)()
-    chunks.push(value)
+  let text = ''
+  for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) {
+    size += chunk.value.byteLength
+    if (size > limit) {
+      await reader.cancel()
+      tooLarge(limit)()
+    }
+    text += decoder.decode(chunk.value, { stream: true })
   }
-  const bytes = new Uint8Array(size)
-  let offset = 0
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset)
-    offset += chunk.byteLength
-  }
-  return new Request(request, { body: bytes })
+  return text + decoder.decode()
 }
