@@ -2,8 +2,8 @@
  * README code is tested: every ```ts block of README.md, packages/*\/README.md and
  * apps/*\/README.md is extracted into its own module and typechecked, strict, as a consumer's
  * project would compile it, with the placeholders of test/readme/prelude.d.ts in scope. Blocks
- * of Worker READMEs (store-kv, edge) compile against @cloudflare/workers-types; the others
- * against the DOM and Node. A shape that is not code belongs in a ```text block; a block fenced
+ * of Worker READMEs (store-kv, edge), and any block that imports `cloudflare:*`, compile against
+ * @cloudflare/workers-types; the others against the DOM and Node. A shape that is not code belongs in a ```text block; a block fenced
  * ```ts nocheck needs a third-party SDK this repository does not install (the otel README's Node,
  * browser and Worker set-ups, which name the versions they were checked against).
  */
@@ -77,7 +77,8 @@ describe('README code', () => {
         const file = join(dir, `${readme.replace(/[/.]/g, '_')}_L${line}.ts`)
         // Each block is its own module (`export {}`), so top-level await and local names work.
         writeFileSync(file, `${code}\nexport {}\n`)
-        files[WORKER_READMES.has(readme) ? 'worker' : 'web'].push(file)
+        const worker = WORKER_READMES.has(readme) || /from 'cloudflare:/.test(code)
+        files[worker ? 'worker' : 'web'].push(file)
       }
     }
     expect(files.web.length + files.worker.length).toBeGreaterThan(8)

@@ -1,5 +1,5 @@
 import { evictAllDurableObjects } from 'cloudflare:test'
-import { env } from 'cloudflare:workers'
+import { env, exports } from 'cloudflare:workers'
 import { beforeEach, describe, expect, it } from 'vitest'
 import * as edge from '../test/support.ts'
 import { coldStart, PROVIDERS } from '../test/support.ts'
@@ -49,6 +49,26 @@ describe('POST /v1/token', () => {
 
     const warm = await Promise.all(Array.from({ length: 50 }, () => edge.token('stablelink')))
     expect(warm.map((r) => r.status)).toEqual(Array(50).fill(200))
+    expect((await edge.sandbox.stats('stablelink')).tokenCalls).toBe(1)
+  })
+
+  it('a request whose client goes away while it acquires the token does not take the requests that joined it down: they get the token, from 1 upstream call', async () => {
+    await edge.sandbox.configure('stablelink', { tokenLatencyMs: 300 })
+    const leaving = new AbortController()
+    const first = exports.default.fetch(
+      new Request(edge.request('/v1/token', { body: { provider: 'stablelink' } }), { signal: leaving.signal }),
+    )
+    await scheduler.wait(30) // the first request has started the isolate's acquisition
+    const joined = Array.from({ length: 5 }, () => edge.token('stablelink'))
+    await scheduler.wait(30)
+    leaving.abort() // its client goes away; the runtime cancels that request
+    await expect(first).rejects.toThrow()
+    // Without waitUntil the acquisition died with the first request and the others waited on it for good.
+    const answers = await Promise.race([Promise.all(joined), scheduler.wait(3000).then(() => 'still waiting' as const)])
+    expect(answers === 'still waiting' ? answers : answers.map((r) => r.status)).toEqual(Array(5).fill(200))
+    const tokens = new Set(await Promise.all((answers as Response[]).map(async (r) => (await edge.json<TokenAnswer>(r)).access_token)))
+    expect(tokens.size).toBe(1)
+    expect(await accessToken('stablelink')).toBe([...tokens][0])
     expect((await edge.sandbox.stats('stablelink')).tokenCalls).toBe(1)
   })
 

@@ -8,6 +8,7 @@
  * The routes and the proxy take this manager as it is (`withPaymentAuth({ tokens })`).
  */
 import { createTokenManager, type TokenManager, type TokenStore } from '@payment-auth/ky'
+import { waitUntil } from 'cloudflare:workers'
 import { kvStore } from '@payment-auth/store-kv'
 import { authorityOf, authorityProvider, MIN_VALIDITY_SECONDS } from './authority.ts'
 import type { ProviderClient } from './providers.ts'
@@ -59,6 +60,9 @@ export function tokensFor(env: Env, client: ProviderClient): TokenManager {
       refreshInBackground: false,
       // The authority already retried; its failures reach the caller at once.
       backoff: { limit: 0 },
+      // The call to the authority is I/O of the request that starts the acquisition: cancelled with
+      // it (a client that goes away) unless that request waits for it, and other requests joined it.
+      waitUntil,
     })
     managers.set(client.dialect.key, tokens)
   }

@@ -52,6 +52,60 @@ describe('single-flight', () => {
   })
 })
 
+describe('waitUntil (runtimes where work dies with the request that started it)', () => {
+  /** A `waitUntil` that records what it was handed and whether each has settled. */
+  function keeper() {
+    const handed: { settled: boolean }[] = []
+    const waitUntil = (work: Promise<unknown>) => {
+      const entry = { settled: false }
+      handed.push(entry)
+      void work.then(() => (entry.settled = true))
+    }
+    return { handed, waitUntil }
+  }
+
+  it('50 concurrent cold callers hand it exactly 1 acquisition, which settles when the token arrives', async () => {
+    const { handed, waitUntil } = keeper()
+    const { endpoint, tokens } = setup([issue()], { waitUntil }, 20)
+    const pending = Promise.all(Array.from({ length: 50 }, () => tokens.getToken()))
+    expect(handed.length).toBe(1)
+    expect(handed[0]!.settled).toBe(false)
+    expect(new Set(await pending)).toEqual(new Set(['tok-1']))
+    await tick(0)
+    expect(handed[0]!.settled).toBe(true)
+    expect(endpoint.calls).toBe(1)
+  })
+
+  it('a warm token hands it nothing; a background refresh in the soft window is handed to it once', async () => {
+    const { handed, waitUntil } = keeper()
+    const { endpoint, tokens, clock } = setup([issue(3600)], { waitUntil, refreshAhead: 120 }, 10)
+    await tokens.getToken()
+    for (let i = 0; i < 100; i++) await tokens.getToken()
+    expect(handed.length).toBe(1)
+    clock.advance((3600 - 100) * 1000) // soft window: served at once, refreshed in the background
+    const served = await Promise.all(Array.from({ length: 20 }, () => tokens.getToken()))
+    expect(new Set(served)).toEqual(new Set(['tok-1']))
+    expect(handed.length).toBe(2)
+    await tick(30)
+    expect(handed[1]!.settled).toBe(true)
+    expect(endpoint.calls).toBe(2)
+  })
+
+  it('a failed acquisition is handed to it settled, never as an unhandled rejection', async () => {
+    const { handed, waitUntil } = keeper()
+    const { tokens } = setup([() => json({ error: 'invalid_client' }, 401)], { waitUntil })
+    await expect(tokens.getToken()).rejects.toMatchObject({ code: 'invalid_client' })
+    await tick(0)
+    expect(handed).toEqual([{ settled: true }])
+  })
+
+  it('must be a function: anything else is invalid_config from createTokenManager', () => {
+    expect(() => createTokenManager({ provider: testProvider(), waitUntil: 'later' as never })).toThrow(
+      expect.objectContaining({ code: 'invalid_config', message: expect.stringContaining('waitUntil') }),
+    )
+  })
+})
+
 describe('refresh ahead', () => {
   it('inside the soft window the current token is served while exactly one background refresh runs', async () => {
     const { endpoint, tokens, clock } = setup([issue(3600)], { refreshAhead: 120 }, 10)

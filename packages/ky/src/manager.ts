@@ -32,6 +32,15 @@ export interface TokenManagerOptions {
    * cannot outlive the request that started it (a Worker isolate without `waitUntil`).
    */
   refreshInBackground?: boolean
+  /**
+   * Keeps the runtime alive for an acquisition that other callers share: each one is handed to it
+   * by the call that starts it (joiners hand nothing). Pass the platform's `waitUntil` where work
+   * dies with the request that started it (Cloudflare Workers: `import { waitUntil } from
+   * 'cloudflare:workers'`): without it, a client that goes away while its request acquires the
+   * token takes that acquisition down, and every request that joined it waits on it for good.
+   * It also keeps a background refresh alive.
+   */
+  waitUntil?: (work: Promise<unknown>) => void
 }
 
 export interface GetTokenOptions {
@@ -126,6 +135,7 @@ const ManagerOptions = object({
   backoff: v.optional(object({ limit: v.optional(nonNegative), delay: v.optional(nonNegative), maxDelay: v.optional(nonNegative) })),
   storeTimeout: v.optional(positive),
   refreshInBackground: v.optional(boolean),
+  waitUntil: v.optional(func),
 })
 
 /** One acquisition in progress: every concurrent caller shares it. */
@@ -427,6 +437,7 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
       if (flight?.promise === promise) flight = undefined
     })
     flight = { promise, epoch: flightEpoch }
+    options.waitUntil?.(promise.catch(() => {}))
     return promise
   }
 
