@@ -56,7 +56,7 @@ export function tokensFor(env: Env, client: ProviderClient): TokenManager {
       // A stub per call: I/O objects may not cross from one request's handler to another's.
       fetch: (request) => authorityOf(env, client).fetch(request),
       refreshAhead: MIN_VALIDITY_SECONDS,
-      // Work started by one request dies with it: inside the margin, callers wait for the authority.
+      // Inside the margin a token no longer has the life a caller is promised (minValidity): callers wait for the authority.
       refreshInBackground: false,
       // The authority already retried; its failures reach the caller at once.
       backoff: { limit: 0 },
