@@ -119,6 +119,24 @@ describe('options are checked by the factory that was given them (invalid_config
     )
   })
 
+  it('any string option left undefined asks whether an environment variable is unset; other missing options do not', () => {
+    const missing = (run: () => unknown) => caught(run).message
+    expect(missing(() => stablelink({ baseUrl: 'https://auth.test', apiKey: undefined as never, apiSecret: 's' }))).toBe(
+      'stablelink: `apiKey` must be a string (got undefined) (is an environment variable unset?)',
+    )
+    expect(missing(() => stonex({ baseUrl: undefined as never, clientId: 'c', clientSecret: 's' }))).toBe(
+      'stonex: `baseUrl` must be a URL string (got undefined) (is an environment variable unset?)',
+    )
+    expect(missing(() => edge({ url: 'https://edge.test', provider: 'stablelink', credential: undefined as never }))).toMatch(
+      /^edge: `credential` .* \(got undefined\) \(is an environment variable unset\?\)$/,
+    )
+    const provider = defineProvider({ name: 'p', buildTokenRequest: () => new Request('https://auth.test') })
+    expect(missing(() => createTokenManager({ provider, store: {} as never }))).not.toContain('environment variable')
+    expect(missing(() => stablelink({ baseUrl: 'https://auth.test', apiKey: null as never, apiSecret: 's' }))).toBe(
+      'stablelink: `apiKey` must be a string (got null)',
+    )
+  })
+
   it('a secret of the wrong type is named, and its value never shown', () => {
     const error = caught(() => stablelink({ baseUrl: 'https://auth.test', apiKey: 'k', apiSecret: 12345678 as unknown as string }))
     expect(error.message).toBe('stablelink: `apiSecret` must be a string (got number)')

@@ -29,15 +29,23 @@ const isHttpUrl = (value: unknown) => {
   }
 }
 
+/**
+ * A check of an option that may be a string (a credential, an id, a URL): its issue `expected` is
+ * `'string'`, so that `checkOptions` asks whether an environment variable is unset when the value
+ * is missing, whatever the message says.
+ */
+export const stringOption = <T = string>(test: (value: unknown) => boolean, message: Message) =>
+  Object.assign(is<T>(test, message), { expects: 'string' })
+
 /** Any string. */
-export const string = is<string>(isString, 'must be a string')
+export const string = stringOption(isString, 'must be a string')
 /** A non-empty string (client ids, secrets, names). */
-export const text = is<string>(
+export const text = stringOption(
   (value) => isString(value) && value !== '',
   (value) => (isString(value) ? 'must not be empty' : 'must be a string'),
 )
 /** An absolute http(s) URL. */
-export const httpUrl = is<string>(
+export const httpUrl = stringOption(
   (value) => isString(value) && isHttpUrl(value),
   (value) => (isString(value) ? 'must be an absolute http(s) URL' : 'must be a URL string'),
 )
@@ -72,7 +80,7 @@ export function checkOptions<const S extends v.GenericSchema>(where: string, sch
   if (result.success) return result.output
   const issue = result.issues[0]
   const name = issue.path?.map((item) => item.key).join('.')
-  const hint = issue.input === undefined && / string$/.test(issue.message) ? ' (is an environment variable unset?)' : ''
+  const hint = issue.input === undefined && issue.expected === 'string' ? ' (is an environment variable unset?)' : ''
   throw new PaymentAuthError(`${where}: ${name ? `\`${name}\`` : 'the options'} ${issue.message} (got ${kind(issue.input)})${hint}`, {
     code: 'invalid_config',
     provider: where,

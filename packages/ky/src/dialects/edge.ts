@@ -1,6 +1,6 @@
 import { processOAuthResponse, readJson, tokenError } from '../answer.ts'
 import * as v from 'valibot'
-import { checkOptions, httpUrl, is, object, optionalText, text } from '../options.ts'
+import { checkOptions, httpUrl, object, optionalText, stringOption, text } from '../options.ts'
 import { defineProvider, joinUrl, type Provider } from '../provider.ts'
 
 export interface EdgeOptions {
@@ -18,7 +18,7 @@ export interface EdgeOptions {
 const Options = object({
   url: httpUrl,
   provider: text,
-  credential: is(
+  credential: stringOption<EdgeOptions['credential']>(
     (value) => (typeof value === 'string' && value !== '') || typeof value === 'function',
     'must be a string or a function returning one',
   ),
