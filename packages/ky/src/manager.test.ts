@@ -99,6 +99,15 @@ describe('waitUntil (runtimes where work dies with the request that started it)'
     expect(handed).toEqual([{ settled: true }])
   })
 
+  it('a waitUntil that throws (no request to extend) does not break the acquisition: 1 token call, every caller served', async () => {
+    const waitUntil = () => {
+      throw new Error('waitUntil() called outside a request')
+    }
+    const { endpoint, tokens } = setup([issue()], { waitUntil }, 10)
+    expect(new Set(await Promise.all(Array.from({ length: 5 }, () => tokens.getToken())))).toEqual(new Set(['tok-1']))
+    expect(endpoint.calls).toBe(1)
+  })
+
   it('must be a function: anything else is invalid_config from createTokenManager', () => {
     expect(() => createTokenManager({ provider: testProvider(), waitUntil: 'later' as never })).toThrow(
       expect.objectContaining({ code: 'invalid_config', message: expect.stringContaining('waitUntil') }),

@@ -437,7 +437,11 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
       if (flight?.promise === promise) flight = undefined
     })
     flight = { promise, epoch: flightEpoch }
-    options.waitUntil?.(promise.catch(() => {}))
+    try {
+      options.waitUntil?.(promise.catch(() => {}))
+    } catch {
+      // Called outside a request it can extend: the acquisition goes on, as it would without one.
+    }
     return promise
   }
 
