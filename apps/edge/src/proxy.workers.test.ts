@@ -1,3 +1,4 @@
+import { exports } from 'cloudflare:workers'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { upstreamUrl } from './proxy.ts'
 import * as edge from '../test/support.ts'
@@ -95,6 +96,20 @@ describe('ANY /v1/proxy/<provider>/<path>', () => {
     expect(stats.tokenCalls).toBe(2)
     expect(stats.resource401s).toBe(1)
     expect(stats.resourceCalls).toBe(3)
+  })
+
+  it('a proxied request whose client goes away while it acquires the token does not take down the requests that joined it: 1 token call, each answered', async () => {
+    await edge.sandbox.configure('abbeycross', { tokenLatencyMs: 300 })
+    const leaving = new AbortController()
+    const first = exports.default.fetch(new Request(request('/v1/proxy/abbeycross/ping', { method: 'GET' }), { signal: leaving.signal }))
+    await scheduler.wait(30) // the first request has started the isolate's acquisition
+    const joined = Array.from({ length: 3 }, () => edge.call('/v1/proxy/abbeycross/ping', { method: 'GET' }))
+    await scheduler.wait(30)
+    leaving.abort()
+    await expect(first).rejects.toThrow()
+    const answers = await Promise.race([Promise.all(joined), scheduler.wait(3000).then(() => 'still waiting' as const)])
+    expect(answers === 'still waiting' ? answers : answers.map((r) => r.status)).toEqual([200, 200, 200])
+    expect((await edge.sandbox.stats('abbeycross')).tokenCalls).toBe(1)
   })
 
   it('stablelink: the replay gets its new token by the refresh grant, and /v1/token then hands out that same token', async () => {
