@@ -5,7 +5,8 @@
  *
  * A budget is set about 3% above the size measured when it was last set, and lowered whenever
  * the bundle shrinks: it stops regressions. The goals are the lean-bundle issue's: one dialect
- * no bigger than OAuth2Fetch (@badgateway/oauth2-client, 3,789 B), a frontend at most 5,000 B.
+ * no bigger than OAuth2Fetch (@badgateway/oauth2-client, measured in the same run: 3,789 B so far), a
+ * frontend at most 5,000 B.
  * RESULTS.md reports against them.
  *
  * Last set 2026-12-03 (esbuild 0.28.2, valibot 1.5.0, tsdown dist): one dialect 9,040 B,
@@ -16,4 +17,5 @@ export type ShapeName = 'oneDialect' | 'frontend' | 'everything'
 
 export const BUDGETS: Record<ShapeName, number> = { oneDialect: 9300, frontend: 9150, everything: 10700 }
 
-export const GOALS = { oneDialect: 3789, frontend: 5000 } as const satisfies Partial<Record<ShapeName, number>>
+/** The frontend's goal. The one-dialect goal is OAuth2Fetch's size, which bench/size.ts measures in the same run. */
+export const GOALS = { frontend: 5000 } as const satisfies Partial<Record<ShapeName, number>>

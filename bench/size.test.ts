@@ -15,7 +15,10 @@ describe('bundle size budgets (published dist, bundled for the browser)', () => 
   )
 
   it('the private_key_jwt signer is not loaded up front: a client-secret bundle does not grow with it', async () => {
-    const { lazy } = await shapeSize('oneDialect')
+    const { lazy, upFrontInputs, lazyInputs } = await shapeSize('oneDialect')
+    const signer = (path: string) => /\/jws\.(?:js|ts)$/.test(path)
+    expect(lazyInputs.filter(signer)).toHaveLength(1)
+    expect(upFrontInputs.filter(signer)).toEqual([])
     expect(lazy).toBeGreaterThan(0)
   }, 60_000)
 })
