@@ -12,26 +12,29 @@
  * median and middle half of the rounds' ratios are printed.
  */
 import { resolve } from 'node:path'
-import { fileURLToPath, pathToFileURL } from 'node:url'
-import { startEdgeDev, startWranglerDev } from '../scripts/edge-dev.ts'
-import { throughput, tokenRequest } from './edge.ts'
+import { pathToFileURL } from 'node:url'
+import { startEdgeDev } from '../scripts/edge-dev.ts'
+import { RAISED_RATE_LIMIT, startEmpty, throughput, tokenRequest } from './edge.ts'
 import { fixed, iqr, median, rotate } from './lib/stats.ts'
 
 const beforeDir = process.env['BEFORE']
 if (!beforeDir) throw new Error('set BEFORE to the checkout of the other commit (see the comment at the top of bench/edge-before.ts)')
 const other = (await import(pathToFileURL(resolve(beforeDir, 'scripts/edge-dev.ts')).href)) as { startEdgeDev: typeof startEdgeDev }
 
-const RAISED_RATE_LIMIT = ['--var', 'RATE_LIMIT_PER_MINUTE:100000000']
 const ROUNDS = Number(process.env['ROUNDS'] ?? 25)
 
-const now = await startEdgeDev({ extraArgs: RAISED_RATE_LIMIT })
-const before = await other.startEdgeDev({ extraArgs: RAISED_RATE_LIMIT })
-const empty = await startWranglerDev(['-c', fileURLToPath(new URL('./empty.wrangler.toml', import.meta.url)), '--port', '0'])
+const running: { stop(): Promise<void> }[] = []
 try {
+  const now = await startEdgeDev({ extraArgs: RAISED_RATE_LIMIT })
+  running.push(now)
+  const before = await other.startEdgeDev({ extraArgs: RAISED_RATE_LIMIT })
+  running.push(before)
+  const empty = await startEmpty()
+  running.push(empty)
   const targets: Record<string, () => Promise<Response>> = {
     now: tokenRequest(`${now.edgeUrl}/v1/token`, 'oauth2'),
     before: tokenRequest(`${before.edgeUrl}/v1/token`, 'oauth2'),
-    'empty POST': tokenRequest(new URL('/v1/token', empty.url).href, 'oauth2'),
+    'empty POST': tokenRequest(empty.url, 'oauth2'),
     'empty GET': () => fetch(empty.url),
   }
   const names = Object.keys(targets)
@@ -50,7 +53,5 @@ try {
   console.log('to the empty Worker sent the same POST: now', ratio('now', 'empty POST'), '; before', ratio('before', 'empty POST'))
   console.log('to the empty Worker GET: now', ratio('now', 'empty GET'), '; before', ratio('before', 'empty GET'))
 } finally {
-  await now.stop()
-  await before.stop()
-  await empty.stop()
+  for (const server of running) await server.stop()
 }

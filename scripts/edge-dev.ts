@@ -8,7 +8,7 @@
  * port that is taken fails at once with a `PortInUseError` naming the variable that moves it.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { copyFileSync, existsSync, mkdtempSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -171,10 +171,10 @@ export async function startEdgeDev({
   const sandbox = await startSandboxServer({ port: sandboxPort }).catch((error: unknown) => {
     throw isAddressInUse(error) ? new PortInUseError(sandboxPort, 'SANDBOX_PORT', 'the provider sandbox') : error
   })
+  // A fresh state directory per run, removed when it stops: the sandbox starts empty, so Durable
+  // Object and KV state kept from an earlier run would hand out tokens the sandbox no longer knows.
+  const state = mkdtempSync(join(tmpdir(), 'payment-auth-edge-'))
   try {
-    // A fresh state directory per run: the sandbox starts empty, so Durable Object and KV state
-    // kept from an earlier run would hand out tokens the sandbox no longer knows.
-    const state = mkdtempSync(join(tmpdir(), 'payment-auth-edge-'))
     const args = [
       ...(script ? [script] : []),
       '--port',
@@ -193,10 +193,12 @@ export async function startEdgeDev({
       stop: async () => {
         await dev.stop()
         await sandbox.close()
+        rmSync(state, { recursive: true, force: true })
       },
     }
   } catch (error) {
     await sandbox.close()
+    rmSync(state, { recursive: true, force: true })
     throw error
   }
 }

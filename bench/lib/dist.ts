@@ -4,7 +4,7 @@
  * resolves `@payment-auth/ky` through its `exports` to `dist`, exactly as from the registry.
  * Built without declarations or source maps (a bundle does not include them); ~0.2 s.
  */
-import { cpSync, mkdtempSync } from 'node:fs'
+import { cpSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -21,6 +21,7 @@ export function installedDist(): Promise<string> {
   if (installed) return installed
   installed = (async () => {
     const dir = mkdtempSync(join(tmpdir(), 'payment-auth-dist-'))
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }))
     for (const name of PACKAGES) {
       const source = join(root, 'packages', name)
       const target = join(dir, 'node_modules', '@payment-auth', name)
