@@ -99,8 +99,14 @@ export async function replay(ctx: Context, { rounds = 25, plainN = 5, phaseRound
       const counters = await server.counters()
       // The server's timer (its 50 ms token latency) fires up to ~1 ms late, differently for each
       // token call: each round trip counts with the server's own time taken out, so that jitter cancels.
-      const bareServer = counters.tokenServerMs[CLIENT_ID.bare]?.[0] ?? 0
-      const replayServer = counters.tokenServerMs[CLIENT_ID[c]]?.[0] ?? 0
+      const serverMs = (id: string) => {
+        const ms = counters.tokenServerMs[id]?.[0]
+        // Without it "added" would silently include the server's 50 ms: a broken round, not a figure.
+        if (ms === undefined) throw new Error(`replay round ${r}: the server timed no token request for ${id}`)
+        return ms
+      }
+      const bareServer = serverMs(CLIENT_ID.bare)
+      const replayServer = serverMs(CLIENT_ID[c])
       const f = figures[c]
       f.plain.push(plain)
       f.token.push(token)
