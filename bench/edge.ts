@@ -19,7 +19,7 @@ import { readdirSync, readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { startEdgeDev, startWranglerDev } from '../scripts/edge-dev.ts'
 import type { Outcome } from './lib/report.ts'
-import { fixed, iqr, median, rotate, withTimeout } from './lib/stats.ts'
+import { fixed, iqr, median, rotate, signed, withTimeout } from './lib/stats.ts'
 import { barChart } from './lib/svg.ts'
 
 const CALLER_KEY = 'pa_demo_caller_key_0001'
@@ -61,8 +61,6 @@ export async function throughput(send: () => Promise<Response>, ms: number, conc
   )
   return (done * 1000) / (performance.now() - started)
 }
-
-const signed = (x: number) => `${x >= 0 ? '+' : ''}${x.toFixed(0)}`
 
 /** A warm `POST /v1/token`-shaped request (the caller's key, `{provider}`) to `url`. */
 export const tokenRequest = (url: string, provider: string) => () =>
@@ -315,8 +313,8 @@ export async function edge({
             i < 2 || !Number.isFinite(s.cpuUs)
               ? ''
               : s.step === 'hono'
-                ? `${signed(s.cpuUs - steps.find((x) => x.step === 'app')!.cpuUs)} us vs app`
-                : `${signed(s.cpuUs - steps[i - 1]!.cpuUs)} us`,
+                ? `${signed(s.cpuUs - steps.find((x) => x.step === 'app')!.cpuUs, 0)} us vs app`
+                : `${signed(s.cpuUs - steps[i - 1]!.cpuUs, 0)} us`,
           ]),
         },
       ],

@@ -18,7 +18,7 @@ import { oauth2, withPaymentAuth, type PaymentAuthEventListener } from '../packa
 import { telemetry } from '../packages/otel/src/index.ts'
 import { memoryFetch, memoryTokenFetch } from './lib/clients.ts'
 import type { Outcome } from './lib/report.ts'
-import { emptyPaired, fixed, iqr, median, pairedRound, rotate, type Paired } from './lib/stats.ts'
+import { emptyPaired, fixed, iqr, median, pairedRound, rotate, signed, type Paired } from './lib/stats.ts'
 import { barChart } from './lib/svg.ts'
 
 const URL_ = 'https://api.bench.test/api/ping'
@@ -145,7 +145,6 @@ export async function otel({ rounds = 10, n = 5000, warmup = 2000 } = {}): Promi
   const p = (name: Name) => results.get(name)!
   const ratio = median(p(WITH).ratios)
   const control = median(p(CONTROL).ratios)
-  const signed = (x: number) => `${x >= 0 ? '+' : ''}${fixed(x)}`
   const row = (name: Name) => [
     name,
     WITHOUT,

@@ -23,7 +23,7 @@ import {
   type Competitor,
 } from './lib/clients.ts'
 import type { Outcome, Table } from './lib/report.ts'
-import { emptyPaired, fixed, iqr, median, pairedRound, rotate, type Paired } from './lib/stats.ts'
+import { emptyPaired, fixed, iqr, median, pairedRound, rotate, signed, type Paired } from './lib/stats.ts'
 import { barChart, type Bar } from './lib/svg.ts'
 
 type Variant = Competitor | Bare
@@ -124,7 +124,6 @@ export async function scale({ keys = [1, 10, 100, 1000], rounds = 4, n = 2000, m
     for (const b of BARES) us.get(b)!.push(median(baselineUs.get(b)!))
     sets.clear()
   }
-  const signed = (x: number) => `${x >= 0 ? '+' : ''}${fixed(x)}`
   const kLabel = (k: number) => `${k.toLocaleString('en')} key${k === 1 ? '' : 's'}`
   const tables: Table[] = [
     {

@@ -31,7 +31,7 @@ import {
 } from './lib/clients.ts'
 import { bareToken, setupFor, TOKEN_LATENCY_MS, type Context } from './lib/context.ts'
 import type { Outcome, Table } from './lib/report.ts'
-import { emptyPaired, fixed, iqr, median, pairedRound, rotate, sleep, type Paired } from './lib/stats.ts'
+import { emptyPaired, fixed, iqr, median, pairedRound, rotate, signed, sleep, type Paired } from './lib/stats.ts'
 import { barChart } from './lib/svg.ts'
 
 const PLUMBING = 'ky + empty init hook'
@@ -164,7 +164,6 @@ export async function warm(ctx: Context, { rounds = 8, n = 5000, loopRounds = 20
     { rounds: loopRounds, n: loopN, warmup: 200 },
   )
 
-  const signed = (x: number) => `${x >= 0 ? '+' : ''}${fixed(x)}`
   const rowsFor = (res: typeof inMemory, names: Name[]) =>
     names.map((name) => {
       const p = res.results.get(name)

@@ -29,6 +29,8 @@ export function withTimeout<T>(work: Promise<T>, ms: number, what: string): Prom
 
 /** Rounds for display: `digits` after the point. */
 export const fixed = (x: number, digits = 2): string => (Number.isFinite(x) ? x.toFixed(digits) : 'n/a')
+/** `fixed` with a sign: `+1.20`, `-0.30`. */
+export const signed = (x: number, digits = 2): string => `${x >= 0 ? '+' : ''}${fixed(x, digits)}`
 
 /** Interleaving order for round `r`: rotates the list so no client always runs first. */
 export function rotate<T>(items: readonly T[], r: number): T[] {
