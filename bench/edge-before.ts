@@ -14,8 +14,8 @@
 import { resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { startEdgeDev } from '../scripts/edge-dev.ts'
-import { RAISED_RATE_LIMIT, startEmpty, throughput, tokenRequest } from './edge.ts'
-import { fixed, iqr, median, rotate } from './lib/stats.ts'
+import { measureRounds, RAISED_RATE_LIMIT, ratiosTo, startEmpty, tokenRequest } from './edge.ts'
+import { median, spread } from './lib/stats.ts'
 
 const beforeDir = process.env['BEFORE']
 if (!beforeDir) throw new Error('set BEFORE to the checkout of the other commit (see the comment at the top of bench/edge-before.ts)')
@@ -31,24 +31,20 @@ try {
   running.push(before)
   const empty = await startEmpty()
   running.push(empty)
-  const targets: Record<string, () => Promise<Response>> = {
-    now: tokenRequest(`${now.edgeUrl}/v1/token`, 'oauth2'),
-    before: tokenRequest(`${before.edgeUrl}/v1/token`, 'oauth2'),
-    'empty POST': tokenRequest(empty.url, 'oauth2'),
-    'empty GET': () => fetch(empty.url),
-  }
-  const names = Object.keys(targets)
-  for (const name of names) await throughput(targets[name]!, 1000)
-  const rps: Record<string, number[]> = Object.fromEntries(names.map((name) => [name, []]))
-  for (let round = 0; round < ROUNDS; round++)
-    for (const name of rotate(names, round)) rps[name]!.push(await throughput(targets[name]!, 600))
-  const ratio = (a: string, b: string) => {
-    const per = rps[a]!.map((x, i) => x / rps[b]![i]!)
-    return `${fixed(median(per), 3)} (middle half ${iqr(per)
-      .map((x) => fixed(x, 3))
-      .join('..')})`
-  }
-  console.log(`req/s, median of ${ROUNDS} rounds:`, Object.fromEntries(names.map((name) => [name, Math.round(median(rps[name]!))])))
+  const rounds = await measureRounds(
+    {
+      now: { send: tokenRequest(`${now.edgeUrl}/v1/token`, 'oauth2') },
+      before: { send: tokenRequest(`${before.edgeUrl}/v1/token`, 'oauth2') },
+      'empty POST': { send: tokenRequest(empty.url, 'oauth2') },
+      'empty GET': { send: () => fetch(empty.url) },
+    },
+    { rounds: ROUNDS, ms: 600, warmUpMs: 1000 },
+  )
+  const ratio = (a: string, b: string) => spread(ratiosTo(rounds, b, a).throughput)
+  console.log(
+    `req/s, median of ${ROUNDS} rounds:`,
+    Object.fromEntries(Object.entries(rounds).map(([name, r]) => [name, Math.round(median(r.rps))])),
+  )
   console.log('now / before:', ratio('now', 'before'))
   console.log('to the empty Worker sent the same POST: now', ratio('now', 'empty POST'), '; before', ratio('before', 'empty POST'))
   console.log('to the empty Worker GET: now', ratio('now', 'empty GET'), '; before', ratio('before', 'empty GET'))

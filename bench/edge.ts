@@ -19,7 +19,7 @@ import { readdirSync, readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { startEdgeDev, startWranglerDev } from '../scripts/edge-dev.ts'
 import type { Outcome } from './lib/report.ts'
-import { fixed, iqr, median, rotate, signed, withTimeout } from './lib/stats.ts'
+import { fixed, median, rotate, signed, spread, withTimeout } from './lib/stats.ts'
 import { barChart } from './lib/svg.ts'
 
 const CALLER_KEY = 'pa_demo_caller_key_0001'
@@ -46,6 +46,11 @@ export const startEmpty = () => startWranglerDev(['-c', fileURLToPath(new URL('.
 
 /** Requests per second with `concurrency` loops for `ms` (and at most `cap` requests). */
 export async function throughput(send: () => Promise<Response>, ms: number, concurrency = 8, cap = 100_000): Promise<number> {
+  return (await load(send, ms, concurrency, cap)).rps
+}
+
+/** `concurrency` loops of `send` for `ms` (at most `cap` requests): requests answered, and per second. */
+async function load(send: () => Promise<Response>, ms: number, concurrency = 8, cap = 100_000): Promise<{ rps: number; count: number }> {
   let done = 0
   const started = performance.now()
   const until = started + ms
@@ -59,7 +64,7 @@ export async function throughput(send: () => Promise<Response>, ms: number, conc
       }
     }),
   )
-  return (done * 1000) / (performance.now() - started)
+  return { rps: (done * 1000) / (performance.now() - started), count: done }
 }
 
 /** A warm `POST /v1/token`-shaped request (the caller's key, `{provider}`) to `url`. */
@@ -108,15 +113,39 @@ function treeCpuMs(pid: number): number {
 /** USER_HZ: 100 on every Linux this runs on. */
 const CLOCK_TICKS = 100
 
-/** Throughput of `send` for `ms` (8 loops) and the CPU time per request of the process tree at `pid`. */
-async function measured(send: () => Promise<Response>, ms: number, pid: number): Promise<{ rps: number; cpuUs: number }> {
-  const cpu = treeCpuMs(pid)
-  let count = 0
-  const rps = await throughput(() => {
-    count++
-    return send()
-  }, ms)
-  return { rps, cpuUs: ((treeCpuMs(pid) - cpu) * 1000) / count }
+/** Something to load: how to send one request, and the process tree that serves it (for its CPU time). */
+export interface Subject {
+  send: () => Promise<Response>
+  /** The serving `wrangler dev` process; without it the CPU figures are NaN. */
+  pid?: number
+}
+
+/** Per subject, per round: req/s and server CPU per request (us). */
+export type Rounds<K extends string = string> = Record<K, { rps: number[]; cpuUs: number[] }>
+
+/**
+ * Every subject once per round for `ms` (8 loops), `rounds` rounds, the order rotated so none is
+ * always first (drift cancels out), each after a `leadMs` unmeasured lead-in (the processes of the
+ * subject before it settle down first); the throughput and the server CPU per request of each.
+ */
+export async function measureRounds<K extends string>(
+  subjects: Record<K, Subject>,
+  { rounds, ms, leadMs = 0, warmUpMs = 300 }: { rounds: number; ms: number; leadMs?: number; warmUpMs?: number },
+): Promise<Rounds<K>> {
+  const ids = Object.keys(subjects) as K[]
+  for (const id of ids) await throughput(subjects[id].send, warmUpMs)
+  const out = Object.fromEntries(ids.map((id) => [id, { rps: [] as number[], cpuUs: [] as number[] }])) as Rounds<K>
+  for (let r = 0; r < rounds; r++) {
+    for (const id of rotate(ids, r)) {
+      const { send, pid } = subjects[id]
+      if (leadMs > 0) await throughput(send, leadMs)
+      const cpu = pid === undefined ? Number.NaN : treeCpuMs(pid)
+      const { rps, count } = await load(send, ms)
+      out[id].rps.push(rps)
+      out[id].cpuUs.push(pid === undefined ? Number.NaN : ((treeCpuMs(pid) - cpu) * 1000) / count)
+    }
+  }
+  return out
 }
 
 /**
@@ -130,41 +159,24 @@ async function anatomy(empty: { url: string; pid: number }, rounds: number, step
     const pid = dev.wrangler.pid!
     const path = (step: string) => (step === 'app' ? '/v1/token' : step === 'hono' ? '/v1/token?hono' : `/_anatomy/${step}`)
     const send = (step: string) => tokenRequest(`${dev.edgeUrl}${path(step)}`, WARM_PROVIDER)
-    const subjects = [
-      { id: 'empty', send: () => fetch(empty.url), pid: empty.pid },
-      { id: 'empty POST', send: tokenRequest(empty.url, WARM_PROVIDER), pid: empty.pid },
-      ...ANATOMY.map((a) => ({ id: a.step, send: send(a.step), pid })),
-    ]
-    for (const s of subjects) await throughput(s.send, 300)
-    const rps = new Map<string, number[]>(subjects.map((s) => [s.id, []]))
-    const cpu = new Map<string, number[]>(subjects.map((s) => [s.id, []]))
-    const ratios = new Map<string, number[]>(subjects.map((s) => [s.id, []]))
-    const ratiosPost = new Map<string, number[]>(subjects.map((s) => [s.id, []]))
-    for (let r = 0; r < rounds; r++) {
-      const round = new Map<string, number>()
-      for (const s of rotate(subjects, r)) {
-        const m = await measured(s.send, stepMs, s.pid)
-        round.set(s.id, m.rps)
-        cpu.get(s.id)!.push(m.cpuUs)
-      }
-      for (const s of subjects) {
-        rps.get(s.id)!.push(round.get(s.id)!)
-        ratios.get(s.id)!.push(round.get(s.id)! / round.get('empty')!)
-        ratiosPost.get(s.id)!.push(round.get(s.id)! / round.get('empty POST')!)
-      }
+    const subjects: Record<string, Subject> = {
+      empty: { send: () => fetch(empty.url), pid: empty.pid },
+      'empty POST': { send: tokenRequest(empty.url, WARM_PROVIDER), pid: empty.pid },
+      ...Object.fromEntries(ANATOMY.map((a) => [a.step, { send: send(a.step), pid }])),
     }
+    const measured = await measureRounds(subjects, { rounds, ms: stepMs })
     const adds: Record<string, string> = {
       empty: 'the empty Worker: GET, constant answer (the baseline)',
       'empty POST': 'the empty Worker sent the same POST as the steps below (caller key, JSON body)',
       ...Object.fromEntries(ANATOMY.map((a) => [a.step, a.adds])),
     }
-    return subjects.map((s) => ({
-      step: s.id,
-      adds: adds[s.id]!,
-      rps: median(rps.get(s.id)!),
-      ratio: median(ratios.get(s.id)!),
-      ratioPost: median(ratiosPost.get(s.id)!),
-      cpuUs: median(cpu.get(s.id)!),
+    return Object.keys(subjects).map((id) => ({
+      step: id,
+      adds: adds[id]!,
+      rps: median(measured[id]!.rps),
+      ratio: median(ratiosTo(measured, 'empty', id).throughput),
+      ratioPost: median(ratiosTo(measured, 'empty POST', id).throughput),
+      cpuUs: median(measured[id]!.cpuUs),
     }))
   } finally {
     await dev.stop()
@@ -179,17 +191,10 @@ async function anatomy(empty: { url: string; pid: number }, rounds: number, step
 const WARM = ['edge', 'empty POST', 'empty GET', 'empty POST again'] as const
 type WarmSubject = (typeof WARM)[number]
 
-/** Per subject, per round: req/s and server CPU per request (us). */
-type WarmRounds = Record<WarmSubject, { rps: number[]; cpuUs: number[] }>
-
-/** Per-round ratios of the edge Worker (or `subject`) to one baseline: throughput (edge / empty) and server CPU (empty / edge). */
-export function ratiosTo(
-  rounds: WarmRounds,
-  baseline: Exclude<WarmSubject, 'edge'>,
-  subject: WarmSubject = 'edge',
-): { throughput: number[]; cpu: number[] } {
-  const edge = rounds[subject]
-  const base = rounds[baseline]
+/** Per-round ratios of `subject` (default the edge Worker) to one baseline: throughput (subject / baseline) and server CPU (baseline / subject). */
+export function ratiosTo(rounds: Rounds, baseline: string, subject = 'edge'): { throughput: number[]; cpu: number[] } {
+  const edge = rounds[subject]!
+  const base = rounds[baseline]!
   return {
     throughput: edge.rps.map((x, i) => x / base.rps[i]!),
     cpu: edge.cpuUs.map((x, i) => base.cpuUs[i]! / x),
@@ -228,24 +233,15 @@ export async function edge({
     const statuses = [...new Set(answers.map((a) => a.status))].join(', ')
     const firstBad = answers.find((a) => a.status !== 200)
 
-    const sends: Record<WarmSubject, { send: () => Promise<Response>; pid: number }> = {
-      edge: { send: token(WARM_PROVIDER), pid: dev.wrangler.pid! },
-      'empty POST': { send: tokenRequest(emptyUrl, WARM_PROVIDER), pid: empty.wrangler.pid! },
-      'empty GET': { send: () => fetch(emptyUrl), pid: empty.wrangler.pid! },
-      'empty POST again': { send: tokenRequest(emptyUrl, WARM_PROVIDER), pid: empty.wrangler.pid! },
-    }
-    for (const w of WARM) await throughput(sends[w].send, 500)
-    const warm = Object.fromEntries(WARM.map((w) => [w, { rps: [] as number[], cpuUs: [] as number[] }])) as WarmRounds
-    for (let r = 0; r < rounds; r++) {
-      // Every subject once per round, the order rotated so none is always first (drift cancels out).
-      for (const w of rotate(WARM, r)) {
-        // A short unmeasured lead-in: the processes of the subject before it settle down first.
-        await throughput(sends[w].send, leadMs)
-        const m = await measured(sends[w].send, roundMs, sends[w].pid)
-        warm[w].rps.push(m.rps)
-        warm[w].cpuUs.push(m.cpuUs)
-      }
-    }
+    const warm = await measureRounds<WarmSubject>(
+      {
+        edge: { send: token(WARM_PROVIDER), pid: dev.wrangler.pid! },
+        'empty POST': { send: tokenRequest(emptyUrl, WARM_PROVIDER), pid: empty.wrangler.pid! },
+        'empty GET': { send: () => fetch(emptyUrl), pid: empty.wrangler.pid! },
+        'empty POST again': { send: tokenRequest(emptyUrl, WARM_PROVIDER), pid: empty.wrangler.pid! },
+      },
+      { rounds, ms: roundMs, leadMs, warmUpMs: 500 },
+    )
     const same = ratiosTo(warm, 'empty POST')
     const get = ratiosTo(warm, 'empty GET')
     const aa = ratiosTo(warm, 'empty POST', 'empty POST again')
@@ -259,11 +255,6 @@ export async function edge({
     await stopDev()
     const steps = await anatomy({ url: emptyUrl, pid: empty.wrangler.pid! }, anatomyRounds, anatomyMs)
     const perRound = (xs: number[]) => xs.map((x) => fixed(x, 3)).join(', ')
-    /** The median and, in brackets, the middle half of the rounds. */
-    const spread = (xs: number[]) =>
-      `${fixed(median(xs), 3)} (middle half ${iqr(xs)
-        .map((x) => fixed(x, 3))
-        .join('..')})`
     return {
       id: 'edge',
       title: '8. Edge Worker under wrangler dev',

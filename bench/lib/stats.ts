@@ -32,6 +32,12 @@ export const fixed = (x: number, digits = 2): string => (Number.isFinite(x) ? x.
 /** `fixed` with a sign: `+1.20`, `-0.30`. */
 export const signed = (x: number, digits = 2): string => `${x >= 0 ? '+' : ''}${fixed(x, digits)}`
 
+/** The median and, in brackets, the middle half: `0.912 (middle half 0.850..0.980)`. */
+export const spread = (xs: readonly number[], digits = 3): string =>
+  `${fixed(median(xs), digits)} (middle half ${iqr(xs)
+    .map((x) => fixed(x, digits))
+    .join('..')})`
+
 /** Interleaving order for round `r`: rotates the list so no client always runs first. */
 export function rotate<T>(items: readonly T[], r: number): T[] {
   const k = r % items.length
