@@ -13,7 +13,7 @@ import { COMPETITORS, FACTORIES, CLIENT_ID, type Competitor } from './lib/client
 import type { BenchServer } from './lib/server.ts'
 import { bareToken, setupFor, TOKEN_LATENCY_MS, type Context } from './lib/context.ts'
 import type { Outcome } from './lib/report.ts'
-import { fixed, iqr, median, rotate, sum } from './lib/stats.ts'
+import { fixed, iqr, median, rotate, signed, sum } from './lib/stats.ts'
 import { barChart } from './lib/svg.ts'
 
 const time = async (work: () => Promise<unknown>) => {
@@ -125,6 +125,8 @@ export async function replay(ctx: Context, { rounds = 25, plainN = 5, phaseRound
     calls: median(figures[c].calls),
   })
   const ours = m('payment-auth')
+  /** Ours minus OAuth2Fetch's added time, within each round (the same server, the same load). */
+  const gap = figures['payment-auth'].added.map((x, i) => x - figures.OAuth2Fetch.added[i]!)
   const anatomy = await phases(ctx, server, phaseRounds)
   const clientWork = (c: Phased) => anatomy[c].medians[2]! + anatomy[c].medians[4]!
   const why: Record<Competitor, string> = {
@@ -180,10 +182,12 @@ export async function replay(ctx: Context, { rounds = 25, plainN = 5, phaseRound
         met: ours.added < 5 && ours.r401 === 1,
       },
       {
-        what: "a 401 replay no slower than OAuth2Fetch's (same run)",
-        goal: `<= ${fixed(m('OAuth2Fetch').added)} ms`,
-        ours: `${fixed(ours.added)} ms`,
-        met: ours.added <= m('OAuth2Fetch').added,
+        what: "a 401 replay no slower than OAuth2Fetch's: ours minus OAuth2Fetch's added ms, round by round (same run)",
+        goal: '<= 0 ms',
+        ours: `${signed(median(gap))} ms (middle half ${iqr(gap)
+          .map((x) => signed(x))
+          .join(' .. ')}; medians ${fixed(ours.added)} vs ${fixed(m('OAuth2Fetch').added)} ms)`,
+        met: median(gap) <= 0,
       },
     ],
     notes: [
